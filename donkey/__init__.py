@@ -1,0 +1,3 @@
+"""donkey: a Linux container engine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,287 @@
+"""The parent side of a container start, and the foreground run that waits for it.
+
+Process model: the parent unshares CLONE_NEWPID for its children only, forks (the child is
+PID 1 of the new PID namespace and a direct child of the parent, so waitpid returns its real
+status), and restores its own pid_for_children with setns. The child unshares the other
+namespaces and blocks on the channel until the parent has put it into its cgroups; then it
+builds its rootfs and execs. The child's errors come back over the channel as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from donkey.config.container import ContainerConfig
+from donkey.errors import DonkeyError
+from donkey.hal import syscalls as sc
+from donkey.logs.engine import get_logger
+from donkey.runtime.channel import Channel
+from donkey.runtime.engine import Engine
+from donkey.runtime.state import EXITED, RUNNING, ContainerState, process_start_time
+
+log = get_logger("spawn")
+
+# Signals a foreground run passes on to the container, as docker run's --sig-proxy does.
+PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                   signal.SIGUSR1, signal.SIGUSR2)
+
+
+@dataclass
+class Started:
+    state: ContainerState
+    master: int | None
+    cgroup: object | None
+
+
+def exit_code_from_status(status: int) -> int:
+    """Map a wait status to a shell-style exit code: 128+N for death by signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _prepare_layer(engine: Engine, config: ContainerConfig) -> str:
+    layer = engine.layer_dir(config.id)
+    os.makedirs(layer, mode=0o700)
+    if config.storage_driver == "overlay":
+        for name in ("upper", "work", "merged"):
+            os.mkdir(os.path.join(layer, name), 0o755)
+    else:
+        log.debug("copying %s into %s", config.rootfs, layer)
+        subprocess.run(["cp", "-a", "-T", config.rootfs, os.path.join(layer, "rootfs")],
+                       check=True)
+    return layer
+
+
+def _fork_into_new_pid_namespace(child) -> int:
+    own_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.unshare(sc.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            os.close(own_namespace)
+            child()
+            os._exit(125)
+        return pid
+    finally:
+        # Our later forks (cp, mount helpers) must stay in the host's PID namespace.
+        if own_namespace is not None:
+            try:
+                sc.setns(own_namespace, sc.CLONE_NEWPID)
+            finally:
+                os.close(own_namespace)
+
+
+def start(engine: Engine, state: ContainerState, resources=None,
+          die_with_parent: bool = True) -> Started:
+    """Start the container described by state and return once its command runs.
+
+    On any failure everything created for it is removed before the error propagates.
+    """
+    config = state.config
+    cgroup = None
+    pid = 0
+    parent_end = None
+    try:
+        layer = _prepare_layer(engine, config)
+        state.data_dir = layer
+
+        manager = engine.cgroup_manager()
+        if manager is not None:
+            cgroup = manager.create(config.id)
+            state.cgroup_paths = dict(cgroup.paths)
+            for warning in cgroup.apply(resources) if resources is not None else []:
+                log.warning("%s", warning)
+
+        parent_end, child_end = Channel.pair()
+
+        def child() -> None:
+            parent_end.close()
+            from donkey.runtime.init import child_main
+
+            child_main(config, child_end, layer, config.rootfs, die_with_parent)
+
+        pid = _fork_into_new_pid_namespace(child)
+        child_end.close()
+        state.pid = pid
+        state.pid_start_time = process_start_time(pid) or 0
+        engine.states.save(state)
+        log.debug("forked container init pid %d for %s", pid, config.id)
+
+        if cgroup is not None:
+            cgroup.add_process(pid)
+        parent_end.send({"type": "go"})
+
+        master = _wait_for_exec(parent_end, config, pid)
+        state.status = RUNNING
+        state.started_at = time.time()
+        engine.states.save(state)
+        return Started(state, master, cgroup)
+    except BaseException:
+        _abort(engine, state, pid, cgroup)
+        raise
+    finally:
+        if parent_end is not None:
+            parent_end.close()
+
+
+def _wait_for_exec(channel: Channel, config: ContainerConfig, pid: int) -> int | None:
+    """Serve the child's messages until execve closes its end; return the pty master."""
+    master = None
+    while True:
+        message, fds = channel.receive()
+        if message is None:
+            return master
+        kind = message.get("type")
+        if kind == "log":
+            log.log(_level(message.get("level")), "%s", message.get("msg"))
+        elif kind == "pty":
+            master = fds[0]
+            from donkey.runtime.tty import copy_window_size
+
+            copy_window_size(0, master)
+            channel.send({"type": "pty-ack"})
+        elif kind == "error":
+            if master is not None:
+                os.close(master)
+            raise DonkeyError(
+                message.get("message") or "container init failed",
+                path=message.get("path"),
+                errno=message.get("errno"),
+                exit_code=message.get("code") or 125,
+            )
+
+
+def _level(name: str | None) -> int:
+    import logging
+
+    return getattr(logging, (name or "info").upper(), logging.INFO)
+
+
+def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    if cgroup is not None:
+        try:
+            cgroup.destroy()
+        except DonkeyError as error:
+            log.warning("removing cgroup of %s failed: %s", state.id, error)
+    shutil.rmtree(engine.layer_dir(state.id), ignore_errors=True)
+    engine.states.remove(state.id)
+
+
+def _wait_forwarding_signals(pid: int) -> int:
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in PROXIED_SIGNALS}
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return status
+
+
+def _wait_with_tty(started: Started, interactive: bool) -> int:
+    from donkey.runtime.tty import RawTerminal, relay
+
+    pid = started.state.pid
+
+    def kill_container(_signum, _frame):
+        # The terminal is going away or donkey is asked to stop: the container's shell
+        # would otherwise run on with nobody attached.
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    previous = {signum: signal.signal(signum, kill_container)
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with RawTerminal(0) if interactive else _NullContext():
+            relay(started.master, interactive)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(started.master)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return status
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+
+def run_foreground(engine: Engine, state: ContainerState, resources=None) -> int:
+    """Start the container, attach to it until it exits, and return its exit code."""
+    started = start(engine, state, resources)
+    status = None
+    try:
+        if started.master is not None:
+            status = _wait_with_tty(started, state.config.interactive)
+        else:
+            status = _wait_forwarding_signals(state.pid)
+    except BaseException:
+        try:
+            os.kill(state.pid, signal.SIGKILL)
+            _, status = os.waitpid(state.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        raise
+    finally:
+        finish(engine, started, status)
+
+    if state.oom_killed:
+        limit = getattr(resources, "memory", None)
+        detail = f" of {limit} bytes" if limit else ""
+        log.error("container %s was killed by the kernel's OOM killer: it reached its "
+                  "memory limit%s; raise it with -m", state.name, detail)
+        return 137
+    return exit_code_from_status(status)
+
+
+def finish(engine: Engine, started: Started, status: int | None = None) -> None:
+    """Record the exit, read the OOM count, free the cgroup, and honour --rm."""
+    state = started.state
+    if status is not None:
+        state.exit_code = exit_code_from_status(status)
+    state.status = EXITED
+    state.finished_at = time.time()
+
+    if started.cgroup is not None:
+        try:
+            state.oom_killed = started.cgroup.oom_kill_count() > 0
+        except DonkeyError as error:
+            log.warning("reading the OOM count of %s failed: %s", state.id, error)
+
+    if state.config.auto_remove:
+        state.pid = 0
+        engine.remove(state, force=True)
+        return
+
+    if started.cgroup is not None:
+        try:
+            started.cgroup.destroy()
+        except DonkeyError as error:
+            log.warning("removing cgroup of %s failed: %s", state.id, error)
+    state.pid = 0
+    engine.states.save(state)

@@ -1,0 +1,184 @@
+"""The container state store: one directory per container under the state root.
+
+`<root>/<id>/state.json` holds the configuration and the runtime state. Writes go to a
+temporary file that is renamed into place, so a reader never sees half a file. Creating a
+container takes an exclusive flock on `<root>/.lock`, so two containers never get one name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from donkey.config.container import ContainerConfig
+from donkey.errors import Conflict, DonkeyError, NotFound
+
+CREATED = "created"
+RUNNING = "running"
+EXITED = "exited"
+
+
+@dataclass
+class ContainerState:
+    config: ContainerConfig
+    status: str = CREATED
+    created: float = field(default_factory=time.time)
+    pid: int = 0
+    pid_start_time: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    exit_code: int | None = None
+    oom_killed: bool = False
+    cgroup_paths: dict[str, str] = field(default_factory=dict)
+    data_dir: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def to_dict(self) -> dict:
+        data = {key: value for key, value in self.__dict__.items() if key != "config"}
+        data["config"] = self.config.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ContainerState:
+        data = dict(data)
+        config = ContainerConfig.from_dict(data.pop("config"))
+        return cls(config=config, **data)
+
+    def is_alive(self) -> bool:
+        """Tell whether the recorded init process still runs: same pid and same start time."""
+        if not self.pid:
+            return False
+        return process_start_time(self.pid) == self.pid_start_time
+
+
+def process_start_time(pid: int) -> int | None:
+    """Return field 22 of /proc/PID/stat (start time in clock ticks), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            data = stream.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+_ADJECTIVES = ("brave", "calm", "eager", "gentle", "happy", "jolly", "keen", "lucid",
+               "merry", "nimble", "proud", "quiet", "sharp", "stoic", "swift", "witty")
+_ANIMALS = ("burro", "colt", "donkey", "foal", "hinny", "jack", "jenny", "mule",
+            "onager", "kiang", "zebra", "pony", "ass", "mare", "stallion", "yak")
+
+
+def _generated_name() -> str:
+    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_ANIMALS)}_{secrets.token_hex(2)}"
+
+
+class StateStore:
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def _dir(self, container_id: str) -> str:
+        return os.path.join(self.root, container_id)
+
+    @contextmanager
+    def locked(self):
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        fd = os.open(os.path.join(self.root, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def create(self, state: ContainerState, name: str | None) -> None:
+        """Reserve the name and write the first state; raise Conflict if the name is taken."""
+        with self.locked():
+            taken = {other.name: other.id for other in self.list()}
+            if name:
+                if name in taken:
+                    raise Conflict(
+                        f'container name "{name}" is already in use by container '
+                        f"{taken[name][:12]}: remove it with donkey rm {name} or pick "
+                        "another --name",
+                        value=name,
+                    )
+                state.config.name = name
+            else:
+                state.config.name = _generated_name()
+                while state.config.name in taken:
+                    state.config.name = _generated_name()
+            os.makedirs(self._dir(state.id), mode=0o700)
+            self.save(state)
+
+    def save(self, state: ContainerState) -> None:
+        directory = self._dir(state.id)
+        temporary = os.path.join(directory, f".state.json.{os.getpid()}")
+        with open(temporary, "w", encoding="utf-8") as stream:
+            json.dump(state.to_dict(), stream)
+        os.rename(temporary, os.path.join(directory, "state.json"))
+
+    def load(self, container_id: str) -> ContainerState:
+        path = os.path.join(self._dir(container_id), "state.json")
+        try:
+            with open(path, encoding="utf-8") as stream:
+                return ContainerState.from_dict(json.load(stream))
+        except FileNotFoundError:
+            raise NotFound(f"no such container: {container_id}", value=container_id) from None
+        except (ValueError, TypeError, KeyError) as error:
+            raise DonkeyError(f"state file {path} is damaged: {error}", path=path) from None
+
+    def list(self) -> list[ContainerState]:
+        try:
+            entries = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        states = []
+        for entry in entries:
+            if entry.startswith("."):
+                continue
+            try:
+                states.append(self.load(entry))
+            except DonkeyError:
+                # A directory whose state.json is not written yet, or is gone already.
+                continue
+        return states
+
+    def lookup(self, reference: str) -> ContainerState:
+        """Find a container by full id, name, or unique id prefix, as Docker does."""
+        if not reference:
+            raise NotFound("no such container: empty name or id")
+        states = self.list()
+        for state in states:
+            if state.id == reference or state.name == reference:
+                return state
+        matches = [state for state in states if state.id.startswith(reference)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise Conflict(f"container id prefix {reference} is ambiguous: "
+                           f"{len(matches)} containers match, give more characters",
+                           value=reference)
+        raise NotFound(f"no such container: {reference}", value=reference)
+
+    def remove(self, container_id: str) -> None:
+        shutil.rmtree(self._dir(container_id), ignore_errors=True)
