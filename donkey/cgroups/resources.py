@@ -1,0 +1,102 @@
+"""The resource limits of one container, in Docker's units."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+from donkey.errors import InvalidArgument
+
+# Docker rejects smaller memory limits: below this the container cannot even start.
+MIN_MEMORY = 6 * 1024 * 1024
+
+_CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+
+
+@dataclass
+class Resources:
+    """Limits in Docker units: bytes, shares, microseconds; None means not set.
+
+    memory_swap is Docker's memory+swap total (-1 = unlimited swap). Docker's CLI defaults it
+    to twice the memory limit when only -m is given; that default belongs to the caller.
+    """
+
+    memory: int | None = None
+    memory_swap: int | None = None
+    memory_reservation: int | None = None
+    cpu_shares: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpus: float | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    pids_limit: int | None = None
+    blkio_weight: int | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, item.name) is None for item in fields(self))
+
+    def validate(self) -> None:
+        """Raise InvalidArgument for values Docker rejects, before anything is created."""
+        if self.memory is not None and self.memory != -1 and self.memory < MIN_MEMORY:
+            raise InvalidArgument(
+                f"invalid memory limit {self.memory} bytes: the minimum is 6MiB; "
+                "raise -m/--memory",
+                value=self.memory,
+            )
+        if self.memory_swap is not None:
+            if self.memory is None:
+                raise InvalidArgument(
+                    f"invalid --memory-swap {self.memory_swap}: it needs -m/--memory as well",
+                    value=self.memory_swap,
+                )
+            if self.memory_swap != -1 and self.memory_swap < self.memory:
+                raise InvalidArgument(
+                    f"invalid --memory-swap {self.memory_swap}: memory+swap must be at least "
+                    f"the memory limit {self.memory}, or -1 for unlimited swap",
+                    value=self.memory_swap,
+                )
+        if self.memory_reservation is not None and self.memory_reservation < 0:
+            raise InvalidArgument(
+                f"invalid --memory-reservation {self.memory_reservation}: it must be >= 0",
+                value=self.memory_reservation,
+            )
+        if self.cpus is not None and (self.cpu_quota is not None or self.cpu_period is not None):
+            raise InvalidArgument(
+                "conflicting options: --cpus cannot be combined with --cpu-quota or --cpu-period",
+                value=self.cpus,
+            )
+        if self.cpus is not None and self.cpus <= 0:
+            raise InvalidArgument(
+                f"invalid --cpus {self.cpus}: it must be greater than 0", value=self.cpus
+            )
+        if self.cpu_shares is not None and self.cpu_shares < 0:
+            raise InvalidArgument(
+                f"invalid --cpu-shares {self.cpu_shares}: use 2-262144, or 0 for the default",
+                value=self.cpu_shares,
+            )
+        if self.cpu_period is not None and not 1000 <= self.cpu_period <= 1_000_000:
+            raise InvalidArgument(
+                f"invalid --cpu-period {self.cpu_period}: use 1000-1000000 microseconds",
+                value=self.cpu_period,
+            )
+        if self.cpu_quota is not None and self.cpu_quota != -1 and self.cpu_quota < 1000:
+            raise InvalidArgument(
+                f"invalid --cpu-quota {self.cpu_quota}: use at least 1000 microseconds, "
+                "or -1 for no quota",
+                value=self.cpu_quota,
+            )
+        for name in ("cpuset_cpus", "cpuset_mems"):
+            value = getattr(self, name)
+            if value is not None and not _CPU_LIST.match(value):
+                flag = "--" + name.replace("_", "-")
+                raise InvalidArgument(
+                    f"invalid {flag} {value!r}: use a list such as 0-3 or 0,2", value=value
+                )
+        if self.blkio_weight is not None and self.blkio_weight != 0:
+            if not 10 <= self.blkio_weight <= 1000:
+                raise InvalidArgument(
+                    f"invalid --blkio-weight {self.blkio_weight}: use 10-1000, or 0 for the "
+                    "default",
+                    value=self.blkio_weight,
+                )
