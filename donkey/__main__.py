@@ -1,0 +1,3 @@
+from donkey.cli.main import main
+
+main()
