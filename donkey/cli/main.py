@@ -1,16 +1,16 @@
 """The `donkey` command: global flags, lazily loaded subcommands, and exit-code mapping.
 
 Subcommand modules are imported only when their command runs, so `donkey run` does not
-pay for the imports of `info` or `images`.
+pay for the imports of `info` or `images`. A plain `donkey run` goes further and skips
+click altogether (see parse_run_fast), because importing click costs about as much as
+the whole start of a container in runc.
 """
 
 from __future__ import annotations
 
-import importlib
+import errno
 import os
 import sys
-
-import click
 
 from donkey.errors import ENGINE_FAILURE, DonkeyError
 
@@ -21,58 +21,120 @@ COMMANDS = {
     "images": "donkey.cli.images:images",
     "rmi": "donkey.cli.images:rmi",
     "info": "donkey.cli.info:info",
+    "ps": "donkey.cli.lifecycle:ps",
+    "logs": "donkey.cli.lifecycle:logs",
+    "exec": "donkey.cli.lifecycle:exec_command",
+    "stop": "donkey.cli.lifecycle:stop",
+    "kill": "donkey.cli.lifecycle:kill",
+    "wait": "donkey.cli.lifecycle:wait",
+    "restart": "donkey.cli.lifecycle:restart",
+    "inspect": "donkey.cli.lifecycle:inspect",
+    "top": "donkey.cli.lifecycle:top",
+    "stats": "donkey.cli.lifecycle:stats",
+    "pause": "donkey.cli.lifecycle:pause",
+    "unpause": "donkey.cli.lifecycle:unpause",
 }
 
 # Single-dash long flags the original Go tool accepted, rewritten before click parses.
 LEGACY_FLAGS = {"-cpushare": "--cpu-shares"}
 
+# The `donkey run` options that parse_run_fast handles without click:
+# option -> (run_container parameter, kind). A "flag" is True when given, a "value" is a
+# string, an "int" goes through int() as click.INT does, and a "multiple" collects a tuple.
+# tests/unit/test_cli_fast_path.py checks every entry against the click command.
+FAST_RUN_OPTIONS = {
+    "-i": ("interactive", "flag"), "--interactive": ("interactive", "flag"),
+    "-t": ("tty", "flag"), "--tty": ("tty", "flag"),
+    "-d": ("detach", "flag"), "--detach": ("detach", "flag"),
+    "--rm": ("auto_remove", "flag"),
+    "--name": ("name", "value"),
+    "--init": ("init", "flag"),
+    "--restart": ("restart", "value"),
+    "-h": ("hostname", "value"), "--hostname": ("hostname", "value"),
+    "-e": ("env_items", "multiple"), "--env": ("env_items", "multiple"),
+    "--env-file": ("env_files", "multiple"),
+    "-v": ("volumes", "multiple"), "--volume": ("volumes", "multiple"),
+    "-w": ("workdir", "value"), "--workdir": ("workdir", "value"),
+    "-m": ("memory", "value"), "--memory": ("memory", "value"),
+    "--memory-swap": ("memory_swap", "value"),
+    "--memory-reservation": ("memory_reservation", "value"),
+    "-c": ("cpu_shares", "int"), "--cpu-shares": ("cpu_shares", "int"),
+    "--cpus": ("cpus", "value"),
+    "--cpu-quota": ("cpu_quota", "int"),
+    "--cpu-period": ("cpu_period", "int"),
+    "--cpuset-cpus": ("cpuset_cpus", "value"),
+    "--cpuset-mems": ("cpuset_mems", "value"),
+    "--pids-limit": ("pids_limit", "int"),
+    "--blkio-weight": ("blkio_weight", "int"),
+}
+# Defaults other than None, False and () for the parameters above, plus the parameters
+# that only click parses (--rootfs); the tests compare both sets with the click command.
+FAST_RUN_DEFAULTS = {"restart": "no", "rootfs": None}
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            return None
-        return getattr(module, attribute)
+def _build_cli():
+    """Build the click group; the first access to `cli` calls this."""
+    import importlib
+
+    import click
+
+    class LazyGroup(click.Group):
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return sorted(COMMANDS)
+
+        def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+            target = COMMANDS.get(name)
+            if target is None:
+                return None
+            module_name, attribute = target.split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as error:
+                if error.name != module_name:
+                    raise
+                return None
+            return getattr(module, attribute)
+
+    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["--help"]})
+    @click.version_option(package_name="donkey", prog_name="donkey")
+    @click.option("--root", envvar="DONKEY_ROOT", default="/run/donkey", show_default=True,
+                  help="Directory for container state.")
+    @click.option("--data-root", envvar="DONKEY_DATA_ROOT", default="/var/lib/donkey",
+                  show_default=True, help="Directory for images and container layers.")
+    @click.option("--cgroup-parent", envvar="DONKEY_CGROUP_PARENT", default="donkey",
+                  show_default=True, help="Parent cgroup, under each hierarchy's root.")
+    @click.option("--storage-driver", envvar="DONKEY_STORAGE_DRIVER",
+                  type=click.Choice(["overlay", "vfs"]),
+                  help="overlay (a writable layer) or vfs (a copied rootfs); default: overlay "
+                       "where the kernel has it.")
+    @click.option("--log", "log_path", metavar="FILE", help="Append engine logs to FILE.")
+    @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+                  show_default=True, help="Engine log format.")
+    @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+                  default="warning", show_default=True, help="Lowest level of engine logs.")
+    @click.option("--debug", is_flag=True, help="Same as --log-level debug.")
+    @click.pass_context
+    def cli(ctx, root, data_root, cgroup_parent, storage_driver, log_path, log_format, log_level,
+            debug):
+        """A Linux container engine: run a command in its own namespaces and cgroups."""
+        from donkey.logs.engine import configure
+        from donkey.runtime.engine import Engine
+
+        configure("debug" if debug else log_level, log_format, log_path)
+        ctx.obj = Engine(root=root, data_root=data_root, cgroup_parent=cgroup_parent,
+                         storage_driver=storage_driver)
+
+    return cli
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["--help"]})
-@click.version_option(package_name="donkey", prog_name="donkey")
-@click.option("--root", envvar="DONKEY_ROOT", default="/run/donkey", show_default=True,
-              help="Directory for container state.")
-@click.option("--data-root", envvar="DONKEY_DATA_ROOT", default="/var/lib/donkey",
-              show_default=True, help="Directory for images and container layers.")
-@click.option("--cgroup-parent", envvar="DONKEY_CGROUP_PARENT", default="donkey",
-              show_default=True, help="Parent cgroup, under each hierarchy's root.")
-@click.option("--storage-driver", envvar="DONKEY_STORAGE_DRIVER",
-              type=click.Choice(["overlay", "vfs"]),
-              help="overlay (a writable layer) or vfs (a copied rootfs); default: overlay "
-                   "where the kernel has it.")
-@click.option("--log", "log_path", metavar="FILE", help="Append engine logs to FILE.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Engine log format.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="warning", show_default=True, help="Lowest level of engine logs.")
-@click.option("--debug", is_flag=True, help="Same as --log-level debug.")
-@click.pass_context
-def cli(ctx, root, data_root, cgroup_parent, storage_driver, log_path, log_format, log_level,
-        debug):
-    """A Linux container engine: run a command in its own namespaces and cgroups."""
-    from donkey.logs.engine import configure
-    from donkey.runtime.engine import Engine
-
-    configure("debug" if debug else log_level, log_format, log_path)
-    ctx.obj = Engine(root=root, data_root=data_root, cgroup_parent=cgroup_parent,
-                     storage_driver=storage_driver)
+def __getattr__(name: str):
+    # Module attribute hook (PEP 562): `from donkey.cli.main import cli` still works, but
+    # only the click path pays for building the group.
+    if name == "cli":
+        command = _build_cli()
+        globals()["cli"] = command
+        return command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def rewrite_legacy_flags(argv: list[str]) -> list[str]:
@@ -98,8 +160,18 @@ def require_root() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = rewrite_legacy_flags(sys.argv[1:] if argv is None else argv)
+    params = parse_run_fast(args)
+    if params is not None:
+        _main_fast(params)
+    _main_click(args)
+
+
+def _main_click(args: list[str]) -> None:
+    import click
+
     try:
-        code = cli.main(args, prog_name="donkey", standalone_mode=False)
+        group = globals().get("cli") or __getattr__("cli")
+        code = group.main(args, prog_name="donkey", standalone_mode=False)
     except DonkeyError as error:
         _report(str(error))
         sys.exit(error.exit_code)
@@ -116,6 +188,161 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exit_request:
         sys.exit(exit_request.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def parse_run_fast(args: list[str]) -> dict | None:
+    """Parse `run [OPTIONS] [IMAGE] [COMMAND]...` as click would, for common options only.
+
+    Returns run_container()'s keyword arguments, or None whenever click must do the work:
+    a global option before `run`, an option missing from FAST_RUN_OPTIONS (--help,
+    --rootfs), a value click would reject, or an environment variable click would check.
+    """
+    if not args or args[0] != "run":
+        return None
+    if os.environ.get("DONKEY_STORAGE_DRIVER") not in (None, "", "overlay", "vfs"):
+        return None
+
+    params: dict = {}
+    for parameter, kind in FAST_RUN_OPTIONS.values():
+        if kind == "multiple":
+            params[parameter] = ()
+        elif kind == "flag":
+            params[parameter] = False
+        else:
+            params[parameter] = None
+    params.update(FAST_RUN_DEFAULTS)
+
+    tokens = args[1:]
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token == "--":
+            index += 1
+            break
+        if token == "-" or not token.startswith("-"):
+            break
+
+        name, separator, attached = token.partition("=") if token.startswith("--") \
+            else (token, "", "")
+        option = FAST_RUN_OPTIONS.get(name)
+        if option is None:
+            flags = _joined_short_flags(token)
+            if flags is None:
+                return None
+            for flag in flags:
+                params[FAST_RUN_OPTIONS[flag][0]] = True
+            index += 1
+            continue
+
+        parameter, kind = option
+        if kind == "flag":
+            if separator:
+                return None
+            params[parameter] = True
+            index += 1
+            continue
+
+        if separator:
+            value = attached
+            index += 1
+        elif index + 1 < len(tokens):
+            value = tokens[index + 1]
+            index += 2
+        else:
+            return None
+        if kind == "int":
+            try:
+                value = int(value)
+            except ValueError:
+                return None
+        if kind == "multiple":
+            params[parameter] += (value,)
+        else:
+            params[parameter] = value
+
+    params["arguments"] = tuple(tokens[index:])
+    return params
+
+
+def _joined_short_flags(token: str) -> list[str] | None:
+    """Split '-ti' into ['-t', '-i'] when every letter is a flag; else return None."""
+    if len(token) < 3 or token.startswith("--"):
+        return None
+    flags = [f"-{letter}" for letter in token[1:]]
+    if all(FAST_RUN_OPTIONS.get(flag, ("", ""))[1] == "flag" for flag in flags):
+        return flags
+    return None
+
+
+def _main_fast(params: dict) -> None:
+    try:
+        code = _run_fast(params)
+    except DonkeyError as error:
+        _report(str(error))
+        code = error.exit_code
+    except KeyboardInterrupt:
+        # click turns an interrupt into a newline on stderr and Abort, which exits 130.
+        sys.stderr.write("\n")
+        code = 130
+    except OSError as error:
+        # click exits 1 when stdout is a closed pipe.
+        if error.errno != errno.EPIPE:
+            raise
+        code = 1
+    _exit_now(code if isinstance(code, int) else 0)
+
+
+def _exit_now(code: int) -> None:
+    """Flush logs and stdio, then exit without the interpreter's teardown.
+
+    Tearing down every module costs 5 to 10 ms of CPU on each `donkey run`. Nothing that
+    donkey registers with atexit needs the teardown, and logging.shutdown flushes the logs.
+    """
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _run_fast(params: dict) -> int:
+    import gc
+
+    # Before the imports: a caller that is not root gets the same one-line error, and no
+    # import error from an interpreter it may not be able to read.
+    require_root()
+
+    # The imports below allocate about 16,000 long-lived objects; collecting
+    # while they load only re-scans them. Freezing moves them out of later collections.
+    gc.disable()
+    try:
+        from donkey.cli.run import run_container
+        from donkey.logs.engine import configure
+        from donkey.runtime.engine import Engine
+        from donkey.runtime.spawn import run_foreground  # noqa: F401 - loaded for the start
+
+        try:
+            import donkey.cgroups  # noqa: F401 - every container gets a cgroup
+        except ImportError:
+            # Engine.cgroup_manager reports a build without cgroup support.
+            pass
+    finally:
+        gc.freeze()
+        gc.enable()
+
+    # The defaults and environment variables of the global options, as the group reads them.
+    configure("warning", "text", None)
+    engine = Engine(
+        root=os.environ.get("DONKEY_ROOT") or "/run/donkey",
+        data_root=os.environ.get("DONKEY_DATA_ROOT") or "/var/lib/donkey",
+        cgroup_parent=os.environ.get("DONKEY_CGROUP_PARENT") or "donkey",
+        storage_driver=os.environ.get("DONKEY_STORAGE_DRIVER") or None,
+    )
+    return run_container(engine, **params)
 
 
 def _report(message: str) -> None:

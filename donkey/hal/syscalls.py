@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from donkey.errors import SyscallError
 
@@ -41,6 +40,8 @@ PR_SET_NO_NEW_PRIVS = 38
 # pivot_root has no libc wrapper in glibc, so it goes through syscall(2).
 _PIVOT_ROOT_NR = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217}
 _CAPSET_NR = {"x86_64": 126, "aarch64": 91, "ppc64le": 184, "s390x": 185}
+# The same value as platform.machine(), without importing platform on every start.
+_MACHINE = os.uname().machine
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
@@ -93,9 +94,9 @@ def umount2(target: str, flags: int = 0) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    number = _PIVOT_ROOT_NR.get(platform.machine())
+    number = _PIVOT_ROOT_NR.get(_MACHINE)
     if number is None:
-        raise SyscallError(f"pivot_root: unsupported architecture {platform.machine()}")
+        raise SyscallError(f"pivot_root: unsupported architecture {_MACHINE}")
     result = _libc.syscall(number, _encode(new_root), _encode(put_old))
     _check(result, "pivot_root", new_root)
 
@@ -121,9 +122,9 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set the calling thread's capability sets from 64-bit masks."""
-    number = _CAPSET_NR.get(platform.machine())
+    number = _CAPSET_NR.get(_MACHINE)
     if number is None:
-        raise SyscallError(f"capset: unsupported architecture {platform.machine()}")
+        raise SyscallError(f"capset: unsupported architecture {_MACHINE}")
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     for index in (0, 1):

@@ -103,10 +103,13 @@ class ImageStore:
         return self.build(recipe)
 
     def has(self, reference: str) -> bool:
+        name = normalize_name(reference)
+        if self.find(name) is not None:
+            return True
+        # Imported only here: a stored image, the usual case, needs no recipe.
         from donkey.image import recipes
 
-        name = normalize_name(reference)
-        return self.find(name) is not None or recipes.find(name) is not None
+        return recipes.find(name) is not None
 
     def build(self, recipe) -> Image:
         """Build recipe into a temporary directory, then rename it into place.

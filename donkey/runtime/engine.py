@@ -11,7 +11,7 @@ from functools import cached_property
 
 from donkey.errors import Conflict, DonkeyError
 from donkey.logs.engine import get_logger
-from donkey.runtime.state import ContainerState, StateStore
+from donkey.runtime.state import EXITED, PAUSED, ContainerState, StateStore
 
 log = get_logger("engine")
 
@@ -40,6 +40,10 @@ class Engine:
     def layer_dir(self, container_id: str) -> str:
         return os.path.join(self.data_root, "containers", container_id)
 
+    def log_path(self, container_id: str) -> str:
+        """Return the container's JSON-lines log file, kept beside its layer as Docker does."""
+        return os.path.join(self.layer_dir(container_id), f"{container_id}-json.log")
+
     def pick_storage_driver(self) -> str:
         """Return overlay where the kernel has it, else vfs (a copied rootfs)."""
         if self.storage_driver:
@@ -63,6 +67,12 @@ class Engine:
 
     def remove(self, state: ContainerState, force: bool = False) -> None:
         """Remove a container: its process (with force), cgroup, layer and state directory."""
+        if force and state.restart_policy != "no" and state.monitor_is_alive():
+            from donkey.runtime.monitor import STOPPED_BY_USER
+
+            # Keeps the monitor from starting the container again while it is removed.
+            state.error = STOPPED_BY_USER
+            self.states.save(state)
         if state.is_alive():
             if not force:
                 raise Conflict(
@@ -70,12 +80,28 @@ class Engine:
                     f"or use donkey rm -f {state.name}",
                     value=state.name,
                 )
+            if state.status == PAUSED:
+                self.thaw(state)
             kill_and_wait(state)
+        if state.monitor_pid and state.monitor_pid != os.getpid():
+            # The monitor records the exit into the state directory; removing the directory
+            # under it could leave a half-written file behind.
+            wait_for_monitor(state)
 
         self.destroy_cgroup(state)
         shutil.rmtree(self.layer_dir(state.id), ignore_errors=True)
         self.states.remove(state.id)
         log.info("removed container %s", state.id)
+
+    def thaw(self, state: ContainerState) -> None:
+        """Thaw a paused container: a frozen process does not act on SIGKILL until thawed."""
+        manager = self.cgroup_manager()
+        if manager is None:
+            return
+        try:
+            manager.load(state.id).thaw()
+        except DonkeyError as error:
+            log.warning("thawing container %s failed: %s", state.id, error)
 
     def destroy_cgroup(self, state: ContainerState) -> None:
         manager = self.cgroup_manager()
@@ -114,3 +140,88 @@ def kill_and_wait(state: ContainerState, timeout: float = 10.0) -> None:
         except ChildProcessError:
             pass
         time.sleep(0.01)
+
+
+def wait_for_monitor(state: ContainerState, timeout: float = 5.0) -> None:
+    """Wait for the container's monitor to exit; SIGKILL it when it does not in time."""
+    deadline = time.monotonic() + timeout
+    while state.monitor_is_alive():
+        if time.monotonic() > deadline:
+            log.warning("monitor %d of container %s did not exit %.0f s after its container; "
+                        "killing it", state.monitor_pid, state.id, timeout)
+            try:
+                os.kill(state.monitor_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
+        time.sleep(0.01)
+
+
+def send_signal(state: ContainerState, signum: int) -> bool:
+    """Send signum to the container's init; return False when that process is gone.
+
+    The signal goes through a pidfd opened before the start time is checked, so a pid
+    that was reused by another process is never signalled.
+    """
+    if not state.pid:
+        return False
+    try:
+        pidfd = os.pidfd_open(state.pid)
+    except ProcessLookupError:
+        return False
+    except (AttributeError, OSError):
+        # NOTE: kernels before 5.3 have no pidfd, so a pid reused between the check
+        # and os.kill could be signalled there.
+        pidfd = None
+    try:
+        if not state.is_alive():
+            return False
+        if pidfd is None:
+            os.kill(state.pid, signum)
+        else:
+            signal.pidfd_send_signal(pidfd, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def wait_until_dead(state: ContainerState, timeout: float) -> bool:
+    """Wait up to timeout seconds for the init to exit; return whether it did."""
+    deadline = time.monotonic() + timeout
+    while state.is_alive():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def stop(engine: Engine, state: ContainerState, timeout: float = 10.0) -> None:
+    """Send SIGTERM, then SIGKILL after timeout seconds, and wait for the exit record."""
+    if state.status == PAUSED:
+        send_signal(state, signal.SIGTERM)
+        engine.thaw(state)
+    elif not send_signal(state, signal.SIGTERM):
+        return
+    if not wait_until_dead(state, timeout):
+        log.info("container %s ignored SIGTERM for %.0f s, sending SIGKILL", state.id, timeout)
+        send_signal(state, signal.SIGKILL)
+        if not wait_until_dead(state, 10.0):
+            raise DonkeyError(f"container {state.name} (pid {state.pid}) did not exit 10 s "
+                              "after SIGKILL: check for a process stuck in the kernel (D "
+                              "state) with donkey top")
+    wait_for_monitor(state)
+
+
+def wait_for_exit(engine: Engine, state: ContainerState, poll: float = 0.05) -> ContainerState:
+    """Block until the container has exited and its exit is recorded; return that state.
+
+    Raises NotFound when the container is removed meanwhile (such as a --rm container).
+    """
+    while True:
+        current = engine.states.load(state.id)
+        if current.observed_status() == EXITED and not current.monitor_is_alive():
+            return current
+        time.sleep(poll)

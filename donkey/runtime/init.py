@@ -27,6 +27,7 @@ from donkey.hal import syscalls as sc
 from donkey.network.loopback import bring_up_loopback
 from donkey.runtime import rootfs
 from donkey.runtime.channel import Channel
+from donkey.runtime.monitor import fork_reaping_init
 from donkey.runtime.paths import find_executable, home_from_passwd
 from donkey.runtime.security import drop_capabilities
 
@@ -43,11 +44,11 @@ class _Step:
 
 
 def child_main(config: ContainerConfig, channel: Channel, layer_dir: str, rootfs_dir: str,
-               die_with_parent: bool) -> None:
+               die_with_parent: bool, reaper: bool = False) -> None:
     step = _Step()
     code = ENGINE_FAILURE
     try:
-        _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step)
+        _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step, reaper)
     except DonkeyError as error:
         code = error.exit_code
         _report(channel, error, step.name)
@@ -66,7 +67,7 @@ def _report(channel: Channel, error: DonkeyError, step: str) -> None:
         pass
 
 
-def _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step) -> None:
+def _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step, reaper) -> None:
     step.name = "setting up the process"
     if die_with_parent:
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -131,6 +132,10 @@ def _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step) -> Non
     step.name = f"changing to the working directory {config.workdir}"
     os.makedirs(config.workdir, exist_ok=True)
     os.chdir(config.workdir)
+
+    if reaper:
+        step.name = "starting the reaping init (--init)"
+        fork_reaping_init(channel, config.tty)
 
     step.name = f"starting {config.command[0]}"
     _close_inherited_fds(channel.fileno())

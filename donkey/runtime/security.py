@@ -26,7 +26,8 @@ DEFAULT_CAPABILITIES = {
 
 def _last_capability() -> int:
     try:
-        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as stream:
+        # Bytes, not text: after pivot_root no codec module can be imported.
+        with open("/proc/sys/kernel/cap_last_cap", "rb") as stream:
             return int(stream.read())
     except OSError:
         return 40

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -44,13 +43,19 @@ def exit_code_from_status(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _prepare_layer(engine: Engine, config: ContainerConfig) -> str:
+def _prepare_layer(engine: Engine, config: ContainerConfig, reuse: bool = False) -> str:
     layer = engine.layer_dir(config.id)
+    if reuse and os.path.isdir(layer):
+        # A restart keeps the container's writable layer, as Docker does.
+        return layer
     os.makedirs(layer, mode=0o700)
     if config.storage_driver == "overlay":
         for name in ("upper", "work", "merged"):
             os.mkdir(os.path.join(layer, name), 0o755)
     else:
+        # Imported here: only the vfs driver needs it, and every start would pay for it.
+        import subprocess
+
         log.debug("copying %s into %s", config.rootfs, layer)
         subprocess.run(["cp", "-a", "-T", config.rootfs, os.path.join(layer, "rootfs")],
                        check=True)
@@ -77,17 +82,22 @@ def _fork_into_new_pid_namespace(child) -> int:
 
 
 def start(engine: Engine, state: ContainerState, resources=None,
-          die_with_parent: bool = True) -> Started:
+          die_with_parent: bool = True,
+          stdio: tuple[int | None, int | None, int | None] | None = None,
+          reuse_layer: bool = False) -> Started:
     """Start the container described by state and return once its command runs.
 
-    On any failure everything created for it is removed before the error propagates.
+    stdio gives descriptors to become the container's stdin, stdout and stderr (None keeps
+    the caller's); a tty replaces all three with the pty. On any failure everything
+    created for it is removed before the error propagates, except that with reuse_layer
+    (a restart) the layer and state stay, recorded as exited with the error.
     """
     config = state.config
     cgroup = None
     pid = 0
     parent_end = None
     try:
-        layer = _prepare_layer(engine, config)
+        layer = _prepare_layer(engine, config, reuse_layer)
         state.data_dir = layer
 
         manager = engine.cgroup_manager()
@@ -96,14 +106,22 @@ def start(engine: Engine, state: ContainerState, resources=None,
             state.cgroup_paths = dict(cgroup.paths)
             for warning in cgroup.apply(resources) if resources is not None else []:
                 log.warning("%s", warning)
+            if getattr(resources, "memory", None) and _kernel_lacks_oom_counter(manager):
+                # Before 4.13, v1 memory.oom_control has no oom_kill line: count kills
+                # with an eventfd registered before the command starts.
+                cgroup.watch_oom()
 
         parent_end, child_end = Channel.pair()
 
         def child() -> None:
             parent_end.close()
+            for target, source in enumerate(stdio or ()):
+                if source is not None:
+                    os.dup2(source, target)
             from donkey.runtime.init import child_main
 
-            child_main(config, child_end, layer, config.rootfs, die_with_parent)
+            child_main(config, child_end, layer, config.rootfs, die_with_parent,
+                       reaper=state.init)
 
         pid = _fork_into_new_pid_namespace(child)
         child_end.close()
@@ -121,12 +139,21 @@ def start(engine: Engine, state: ContainerState, resources=None,
         state.started_at = time.time()
         engine.states.save(state)
         return Started(state, master, cgroup)
-    except BaseException:
-        _abort(engine, state, pid, cgroup)
+    except BaseException as error:
+        if reuse_layer:
+            _abort_restart(engine, state, pid, cgroup, error)
+        else:
+            _abort(engine, state, pid, cgroup)
         raise
     finally:
         if parent_end is not None:
             parent_end.close()
+
+
+def _kernel_lacks_oom_counter(manager) -> bool:
+    info = getattr(manager, "info", None)
+    version = getattr(info, "kernel_version", None)
+    return bool(version) and tuple(version[:2]) < (4, 13)
 
 
 def _wait_for_exec(channel: Channel, config: ContainerConfig, pid: int) -> int | None:
@@ -179,6 +206,28 @@ def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
             log.warning("removing cgroup of %s failed: %s", state.id, error)
     shutil.rmtree(engine.layer_dir(state.id), ignore_errors=True)
     engine.states.remove(state.id)
+
+
+def _abort_restart(engine: Engine, state: ContainerState, pid: int, cgroup,
+                   error: BaseException) -> None:
+    """Undo a failed restart but keep the container, recorded as exited with the error."""
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    if cgroup is not None:
+        try:
+            cgroup.destroy()
+        except DonkeyError as destroy_error:
+            log.warning("removing cgroup of %s failed: %s", state.id, destroy_error)
+    state.status = EXITED
+    state.pid = 0
+    state.exit_code = getattr(error, "exit_code", 125)
+    state.error = str(error)
+    state.finished_at = time.time()
+    engine.states.save(state)
 
 
 def _wait_forwarding_signals(pid: int) -> int:
@@ -251,12 +300,21 @@ def run_foreground(engine: Engine, state: ContainerState, resources=None) -> int
         finish(engine, started, status)
 
     if state.oom_killed:
-        limit = getattr(resources, "memory", None)
-        detail = f" of {limit} bytes" if limit else ""
-        log.error("container %s was killed by the kernel's OOM killer: it reached its "
-                  "memory limit%s; raise it with -m", state.name, detail)
+        log.error("%s", oom_message(state, resources))
         return 137
     return exit_code_from_status(status)
+
+
+def oom_message(state: ContainerState, resources) -> str:
+    limit = getattr(resources, "memory", None)
+    limit_text = f" of {_mebibytes(limit)}" if limit else ""
+    peak_text = f" (peak usage {_mebibytes(state.memory_peak)})" if state.memory_peak else ""
+    return (f"container {state.name} was killed by the OOM killer at its memory "
+            f"limit{limit_text}{peak_text}: raise the limit with -m")
+
+
+def _mebibytes(count: int) -> str:
+    return f"{count / 1048576:.1f} MiB"
 
 
 def finish(engine: Engine, started: Started, status: int | None = None) -> None:
@@ -270,6 +328,11 @@ def finish(engine: Engine, started: Started, status: int | None = None) -> None:
     if started.cgroup is not None:
         try:
             state.oom_killed = started.cgroup.oom_kill_count() > 0
+            state.memory_peak = started.cgroup.memory_peak()
+            if state.oom_killed:
+                # A killed worker (stress's, say) lets PID 1 exit with its own code;
+                # report the OOM kill as Docker reports a killed container, 128+SIGKILL.
+                state.exit_code = 137
         except DonkeyError as error:
             log.warning("reading the OOM count of %s failed: %s", state.id, error)
 

@@ -21,7 +21,11 @@ from donkey.errors import Conflict, DonkeyError, NotFound
 
 CREATED = "created"
 RUNNING = "running"
+PAUSED = "paused"
 EXITED = "exited"
+
+# Docker's exit code for a container whose exit status was never recorded.
+UNKNOWN_EXIT_CODE = 255
 
 
 @dataclass
@@ -35,8 +39,17 @@ class ContainerState:
     finished_at: float = 0.0
     exit_code: int | None = None
     oom_killed: bool = False
+    memory_peak: int | None = None
     cgroup_paths: dict[str, str] = field(default_factory=dict)
     data_dir: str = ""
+    # The monitor process of a detached container, identified like the init process.
+    monitor_pid: int = 0
+    monitor_start_time: int = 0
+    log_path: str = ""
+    init: bool = False
+    restart_policy: str = "no"
+    restart_count: int = 0
+    error: str = ""
 
     @property
     def id(self) -> str:
@@ -62,6 +75,27 @@ class ContainerState:
         if not self.pid:
             return False
         return process_start_time(self.pid) == self.pid_start_time
+
+    def monitor_is_alive(self) -> bool:
+        if not self.monitor_pid:
+            return False
+        return process_start_time(self.monitor_pid) == self.monitor_start_time
+
+    def observed_status(self) -> str:
+        """Return the status as the processes show it, not only as the last save recorded it.
+
+        A container recorded as running whose init and monitor are both gone (kill -9 of
+        the monitor, then of the init) is exited, with an exit code that was never recorded.
+        """
+        if self.status in (RUNNING, PAUSED) and not self.is_alive():
+            if not self.monitor_is_alive():
+                return EXITED
+        return self.status
+
+    def observed_exit_code(self) -> int | None:
+        if self.observed_status() == EXITED and self.status != EXITED:
+            return UNKNOWN_EXIT_CODE
+        return self.exit_code
 
 
 def process_start_time(pid: int) -> int | None:
