@@ -115,7 +115,8 @@ class Engine:
     def collect_garbage(self) -> None:
         """Remove --rm containers whose process is gone, such as after kill -9 of donkey."""
         for state in self.states.list():
-            if state.config.auto_remove and not state.is_alive() and state.pid:
+            if (state.config.auto_remove and state.pid and not state.is_alive()
+                    and not state.monitor_is_alive()):
                 log.info("removing leftover --rm container %s", state.id)
                 try:
                     self.remove(state)

@@ -127,6 +127,11 @@ def start(engine: Engine, state: ContainerState, resources=None,
         child_end.close()
         state.pid = pid
         state.pid_start_time = process_start_time(pid) or 0
+        if not state.monitor_pid:
+            # A foreground run records the exit itself, so it is the container's monitor:
+            # garbage collection and rm in other processes wait for it instead of racing it.
+            state.monitor_pid = os.getpid()
+            state.monitor_start_time = process_start_time(state.monitor_pid) or 0
         engine.states.save(state)
         log.debug("forked container init pid %d for %s", pid, config.id)
 

@@ -403,3 +403,48 @@ def test_fds_of_caller_not_inherited(donkey, tmp_path):
         leaked.close()
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split()) == ["0", "1", "2", "3"]
+
+
+def test_concurrent_rm_runs_do_not_collect_each_other(donkey):
+    # Each run's start collects leftover --rm containers; one that has exited but whose
+    # own donkey run is still recording it must not be taken away from that run.
+    processes = [donkey.popen("run", "--rm", "busybox", "true") for _ in range(30)]
+    results = [process.communicate(timeout=120) for process in processes]
+    for process, (_, stderr) in zip(processes, results, strict=True):
+        assert process.returncode == 0, stderr
+        assert stderr == ""
+    assert donkey.states() == []
+    assert donkey.layers() == []
+
+
+def test_garbage_collection_spares_recording_run(donkey):
+    from donkey.config.container import ContainerConfig
+    from donkey.runtime.engine import Engine
+    from donkey.runtime.state import ContainerState, process_start_time
+
+    engine = Engine(root=donkey.root, data_root=donkey.data_root,
+                    cgroup_parent=donkey.cgroup_parent)
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+
+    def leftover(name: str, monitor_pid: int) -> ContainerState:
+        config = ContainerConfig(id=os.urandom(32).hex(), name="", image="busybox",
+                                 rootfs="/nonexistent", command=["true"], env=[],
+                                 hostname="h", auto_remove=True)
+        state = ContainerState(config=config, pid=exited.pid, pid_start_time=1,
+                               monitor_pid=monitor_pid,
+                               monitor_start_time=process_start_time(monitor_pid) or 0)
+        engine.states.create(state, name)
+        return state
+
+    # The init has exited, but the run that records it (a stand-in process) still lives.
+    recorder = subprocess.Popen(["sleep", "60"])
+    try:
+        recording = leftover("recording", recorder.pid)
+        abandoned = leftover("abandoned", exited.pid)
+        engine.collect_garbage()
+        assert donkey.states() == [recording.id]
+        assert abandoned.id not in donkey.states()
+    finally:
+        recorder.kill()
+        recorder.wait()
