@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_codes
-import logging
 import os
 import signal
 import time
@@ -18,8 +17,9 @@ from donkey.cgroups.check import check_resources
 from donkey.cgroups.fs import CgroupError, CgroupFS, error_from_os
 from donkey.cgroups.resources import Resources
 from donkey.hal.probe import HostInfo
+from donkey.logs.engine import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("cgroups.cgroup")
 
 CGROUP2_KEY = "cgroup2"  # the key of the cgroup2 directory in Cgroup.paths
 _RMDIR_TIMEOUT = 1.0

@@ -6,12 +6,12 @@ Every failure becomes a CgroupError that names the file, the value and errno.
 from __future__ import annotations
 
 import errno as errno_codes
-import logging
 import os
 
 from donkey.errors import DonkeyError
+from donkey.logs.engine import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("cgroups.fs")
 
 _WRITE_HINTS = {
     errno_codes.EINVAL: "the kernel rejected the value; check its range and format",

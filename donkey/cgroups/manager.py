@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 
@@ -13,8 +12,9 @@ from donkey.cgroups.fs import CgroupError, CgroupFS
 from donkey.cgroups.resources import Resources
 from donkey.errors import InvalidArgument
 from donkey.hal.probe import HostInfo
+from donkey.logs.engine import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("cgroups.manager")
 
 # v1 hierarchies donkey makes a directory in; devices is there for device rules.
 V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "freezer", "devices")

@@ -2,39 +2,58 @@
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, fields
 
 from donkey.errors import InvalidArgument
+from donkey.record import Record
 
 # Docker rejects smaller memory limits: below this the container cannot even start.
 MIN_MEMORY = 6 * 1024 * 1024
 
-_CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+# A string, compiled and cached by re on first use: only --cpuset-cpus and --cpuset-mems
+# need it.
+_CPU_LIST = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
 
 
-@dataclass
-class Resources:
+class Resources(Record):
     """Limits in Docker units: bytes, shares, microseconds; None means not set.
 
     memory_swap is Docker's memory+swap total (-1 = unlimited swap). Docker's CLI defaults it
     to twice the memory limit when only -m is given; that default belongs to the caller.
     """
 
-    memory: int | None = None
-    memory_swap: int | None = None
-    memory_reservation: int | None = None
-    cpu_shares: int | None = None
-    cpu_quota: int | None = None
-    cpu_period: int | None = None
-    cpus: float | None = None
-    cpuset_cpus: str | None = None
-    cpuset_mems: str | None = None
-    pids_limit: int | None = None
-    blkio_weight: int | None = None
+    FIELDS = ("memory", "memory_swap", "memory_reservation", "cpu_shares", "cpu_quota",
+              "cpu_period", "cpus", "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight")
+
+    def __init__(
+        self,
+        memory: int | None = None,
+        memory_swap: int | None = None,
+        memory_reservation: int | None = None,
+        cpu_shares: int | None = None,
+        cpu_quota: int | None = None,
+        cpu_period: int | None = None,
+        cpus: float | None = None,
+        cpuset_cpus: str | None = None,
+        cpuset_mems: str | None = None,
+        pids_limit: int | None = None,
+        blkio_weight: int | None = None,
+    ) -> None:
+        self.memory = memory
+        self.memory_swap = memory_swap
+        self.memory_reservation = memory_reservation
+        self.cpu_shares = cpu_shares
+        self.cpu_quota = cpu_quota
+        self.cpu_period = cpu_period
+        self.cpus = cpus
+        self.cpuset_cpus = cpuset_cpus
+        self.cpuset_mems = cpuset_mems
+        self.pids_limit = pids_limit
+        self.blkio_weight = blkio_weight
 
     def is_empty(self) -> bool:
-        return all(getattr(self, item.name) is None for item in fields(self))
+        return all(value is None for value in self.values())
 
     def validate(self) -> None:
         """Raise InvalidArgument for values Docker rejects, before anything is created."""
@@ -70,6 +89,20 @@ class Resources:
             raise InvalidArgument(
                 f"invalid --cpus {self.cpus}: it must be greater than 0", value=self.cpus
             )
+        available = os.cpu_count() or 1
+        if self.cpus is not None and self.cpus > available:
+            raise InvalidArgument(
+                f"invalid --cpus {self.cpus}: this host has {available} CPUs; "
+                f"use a value from 0.01 to {available}",
+                value=self.cpus,
+            )
+        if (self.memory_reservation is not None and self.memory not in (None, -1)
+                and self.memory_reservation > self.memory):
+            raise InvalidArgument(
+                f"invalid --memory-reservation {self.memory_reservation}: it must not exceed "
+                f"the memory limit {self.memory}; lower it or raise -m",
+                value=self.memory_reservation,
+            )
         if self.cpu_shares is not None and self.cpu_shares < 0:
             raise InvalidArgument(
                 f"invalid --cpu-shares {self.cpu_shares}: use 2-262144, or 0 for the default",
@@ -88,7 +121,7 @@ class Resources:
             )
         for name in ("cpuset_cpus", "cpuset_mems"):
             value = getattr(self, name)
-            if value is not None and not _CPU_LIST.match(value):
+            if value is not None and not re.match(_CPU_LIST, value):
                 flag = "--" + name.replace("_", "-")
                 raise InvalidArgument(
                     f"invalid {flag} {value!r}: use a list such as 0-3 or 0,2", value=value

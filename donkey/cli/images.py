@@ -61,7 +61,17 @@ def images(engine, quiet):
 def rmi(engine, names):
     """Remove images from the store (built-in ones are built again on next use)."""
     require_root()
+    from donkey.errors import Conflict
+    from donkey.image.store import normalize_name
+
     for name in names:
+        wanted = normalize_name(name)
+        # Containers read the image as their overlay lower layer: removing it would pull the
+        # files out from under running ones and leave stopped ones unable to start.
+        users = [state.name for state in engine.states.list() if state.config.image == wanted]
+        if users:
+            raise Conflict(f"image {name} is used by container(s) {', '.join(sorted(users))}: "
+                           "remove them first with donkey rm", value=name, exit_code=1)
         engine.images.remove(name)
         click.echo(f"Deleted: {name}")
     return 0

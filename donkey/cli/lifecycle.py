@@ -35,10 +35,12 @@ def _lookup(engine, reference: str):
 def _require_running(state, action: str) -> None:
     from donkey.runtime.state import RUNNING
 
-    if state.observed_status() != RUNNING:
+    status = state.observed_status()
+    if status != RUNNING:
+        fix = "unpause" if status == "paused" else "restart"
         raise DonkeyError(f"cannot {action} container {state.name}: it is not running "
-                          f"(status {state.observed_status()}); start it with donkey "
-                          f"restart {state.name}", value=state.name, exit_code=REQUEST_FAILED)
+                          f"(status {status}); start it with donkey {fix} {state.name}",
+                          value=state.name, exit_code=REQUEST_FAILED)
 
 
 def _for_each(engine, references, action) -> int:

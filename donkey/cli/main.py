@@ -35,6 +35,9 @@ COMMANDS = {
     "unpause": "donkey.cli.lifecycle:unpause",
 }
 
+# Commands that read nothing under --root or --data-root, so any user may run them.
+COMMANDS_WITHOUT_ROOT = {"info"}
+
 # Single-dash long flags the original Go tool accepted, rewritten before click parses.
 LEGACY_FLAGS = {"-cpushare": "--cpu-shares"}
 
@@ -121,6 +124,8 @@ def _build_cli():
         from donkey.runtime.engine import Engine
 
         configure("debug" if debug else log_level, log_format, log_path)
+        if ctx.invoked_subcommand not in COMMANDS_WITHOUT_ROOT and "--help" not in sys.argv:
+            require_root()
         ctx.obj = Engine(root=root, data_root=data_root, cgroup_parent=cgroup_parent,
                          storage_driver=storage_driver)
 
@@ -179,15 +184,25 @@ def _main_click(args: list[str]) -> None:
         click.echo(error.ctx.get_help() if error.ctx else str(error))
         sys.exit(0)
     except click.UsageError as error:
-        hint = f"; see donkey {error.ctx.command_path.partition(' ')[2]} --help".rstrip() \
-            if error.ctx else ""
-        _report(f"{error.format_message()}{hint}")
+        command = error.ctx.command_path.partition(" ")[2] if error.ctx else ""
+        hint = f"; see donkey {command} --help" if command else "; see donkey --help"
+        _report(f"{error.format_message().rstrip('.')}{hint}")
         sys.exit(ENGINE_FAILURE)
     except click.Abort:
         sys.exit(130)
     except click.exceptions.Exit as exit_request:
         sys.exit(exit_request.exit_code)
+    except OSError as error:
+        # A --log, --root or --data-root path that cannot be used, for instance.
+        _report(_describe_os_error(error))
+        sys.exit(ENGINE_FAILURE)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _describe_os_error(error: OSError) -> str:
+    where = f" {error.filename}" if error.filename else ""
+    return (f"{error.strerror or error}:{where}: check the path and its permissions "
+            "(state lives in --root, images and layers in --data-root)")
 
 
 def parse_run_fast(args: list[str]) -> dict | None:
@@ -286,9 +301,11 @@ def _main_fast(params: dict) -> None:
         code = 130
     except OSError as error:
         # click exits 1 when stdout is a closed pipe.
-        if error.errno != errno.EPIPE:
-            raise
-        code = 1
+        if error.errno == errno.EPIPE:
+            code = 1
+        else:
+            _report(_describe_os_error(error))
+            code = ENGINE_FAILURE
     _exit_now(code if isinstance(code, int) else 0)
 
 
@@ -296,11 +313,11 @@ def _exit_now(code: int) -> None:
     """Flush logs and stdio, then exit without the interpreter's teardown.
 
     Tearing down every module costs 5 to 10 ms of CPU on each `donkey run`. Nothing that
-    donkey registers with atexit needs the teardown, and logging.shutdown flushes the logs.
+    donkey registers with atexit needs the teardown, and engine_logs.shutdown flushes the logs.
     """
-    import logging
+    from donkey.logs import engine as engine_logs
 
-    logging.shutdown()
+    engine_logs.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -346,14 +363,9 @@ def _run_fast(params: dict) -> int:
 
 
 def _report(message: str) -> None:
-    import logging
+    from donkey.logs import engine as engine_logs
 
-    logger = logging.getLogger("donkey")
     # Also record it in a --log file, where runc's callers look for the error.
-    if any(not _is_stderr(handler) for handler in logger.handlers):
-        logger.error("%s", message)
+    if engine_logs.writes_to_file():
+        engine_logs.get_logger("cli").error("%s", message)
     sys.stderr.write(f"donkey: {message}\n")
-
-
-def _is_stderr(handler) -> bool:
-    return getattr(handler, "stream", None) is sys.stderr

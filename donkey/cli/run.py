@@ -10,7 +10,7 @@ import os
 
 from donkey.cli.main import require_root
 from donkey.config import container as cfg
-from donkey.errors import InvalidArgument
+from donkey.errors import COMMAND_NOT_FOUND, DonkeyError, InvalidArgument
 
 
 def _resolve_image_and_command(engine, arguments: tuple[str, ...], rootfs: str | None):
@@ -99,7 +99,7 @@ def run_container(engine, interactive=False, tty=False, detach=False, auto_remov
     mounts = [cfg.parse_volume(spec) for spec in volumes]
     if workdir is not None:
         workdir = cfg.validate_workdir(workdir)
-    if interactive and tty and not os.isatty(0):
+    if interactive and tty and not detach and not os.isatty(0):
         raise InvalidArgument("the input device is not a TTY: drop -t, or run donkey from "
                               "a terminal", exit_code=1)
 
@@ -136,22 +136,31 @@ def run_container(engine, interactive=False, tty=False, detach=False, auto_remov
     )
 
     # NOTE: collect_garbage and states.create each read every container's state, so a
-    # start takes about 70 ms longer with 1,000 containers on disk. collect_garbage also
-    # removes a --rm container whose own donkey run is still finishing after its exit.
+    # start takes about 70 ms longer with 1,000 containers on disk.
     engine.collect_garbage()
     state = ContainerState(config=config, init=init, restart_policy=restart)
     engine.states.create(state, name)
 
-    if detach:
-        from donkey.runtime.monitor import run_detached
+    try:
+        if detach:
+            from donkey.runtime.monitor import run_detached
 
-        run_detached(engine, state, resources)
-        print(state.id, flush=True)
-        return 0
+            run_detached(engine, state, resources)
+            print(state.id, flush=True)
+            return 0
 
-    from donkey.runtime.spawn import run_foreground
+        from donkey.runtime.spawn import run_foreground
 
-    return run_foreground(engine, state, resources)
+        return run_foreground(engine, state, resources)
+    except DonkeyError as error:
+        if error.exit_code == COMMAND_NOT_FOUND and image is not None and arguments \
+                and arguments[0] == command[0] \
+                and image.name != arguments[0]:
+            # The first word was taken as a command in the default image; it may be a
+            # mistyped image name.
+            error.message += (f"; if {arguments[0]} is meant as an image, no image of that "
+                              "name exists (see donkey images)")
+        raise
 
 
 def _check_rootfs(path: str) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import ctypes
 import errno as errno_codes
 import functools
-import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 
 from donkey.hal import procfs
+from donkey.logs.engine import get_logger
+from donkey.record import FrozenRecord, Record
 
-log = logging.getLogger(__name__)
+log = get_logger("hal.probe")
 
 CGROUP2_SUPER_MAGIC = 0x63677270
 TMPFS_MAGIC = 0x01021994
@@ -47,42 +47,82 @@ _V2_FREEZE_SINCE = (5, 2)
 _NAMESPACE_SINCE = {"cgroup": "4.6", "time": "5.6"}
 
 
-@dataclass(frozen=True)
-class Controller:
+class Controller(FrozenRecord):
     """The place a cgroup controller is usable: hierarchy version, mount point and root."""
 
-    name: str
-    version: str  # "v1" or "v2"
-    mountpoint: str
-    root: str  # the mount's root inside the hierarchy; "/../.." when outside our cgroup ns
+    FIELDS = ("name", "version", "mountpoint", "root")
+
+    def __init__(self, name: str, version: str, mountpoint: str, root: str) -> None:
+        self.name = name
+        self.version = version  # "v1" or "v2"
+        self.mountpoint = mountpoint
+        # The mount's root inside the hierarchy; "/../.." when outside our cgroup namespace.
+        self.root = root
 
 
-@dataclass(frozen=True)
-class HostInfo:
-    """The kernel features of this host that donkey uses, probed once."""
+class HostInfo(Record):
+    """The kernel features of this host that donkey uses, probed once; not changed after."""
 
-    kernel_release: str
-    kernel_version: tuple[int, int]
-    cgroup_layout: str  # "v1", "hybrid", "v2", or "none" when no cgroup fs is mounted
-    cgroup_driver: str
-    cgroup2_mountpoint: str | None
-    cgroup2_controllers: tuple[str, ...]
-    controllers: dict[str, Controller]
-    swap_accounting: bool | None  # None: no memory controller or no directory to look in
-    blkio_weight_file: str | None  # blkio.weight, blkio.bfq.weight, io.weight or io.bfq.weight
-    cgroup_ns_nested: bool  # some cgroup mount root lies outside this process's cgroup ns
-    overlay: str | None  # "overlay" (3.18+), "overlayfs" (Ubuntu's older one) or None
-    namespaces: tuple[str, ...]
-    seccomp: bool
-    missing: tuple[str, ...] = field(default=())
-    swap_total: int | None = None  # bytes of swap space (SwapTotal in /proc/meminfo)
+    FIELDS = ("kernel_release", "kernel_version", "cgroup_layout", "cgroup_driver",
+              "cgroup2_mountpoint", "cgroup2_controllers", "controllers", "swap_accounting",
+              "blkio_weight_file", "cgroup_ns_nested", "overlay", "namespaces", "seccomp",
+              "missing", "swap_total")
+
+    def __init__(
+        self,
+        kernel_release: str,
+        kernel_version: tuple[int, int],
+        cgroup_layout: str,
+        cgroup_driver: str,
+        cgroup2_mountpoint: str | None,
+        cgroup2_controllers: tuple[str, ...],
+        controllers: dict[str, Controller],
+        swap_accounting: bool | None,
+        blkio_weight_file: str | None,
+        cgroup_ns_nested: bool,
+        overlay: str | None,
+        namespaces: tuple[str, ...],
+        seccomp: bool,
+        missing: tuple[str, ...] = (),
+        swap_total: int | None = None,
+    ) -> None:
+        self.kernel_release = kernel_release
+        self.kernel_version = kernel_version
+        self.cgroup_layout = cgroup_layout  # "v1", "hybrid", "v2", or "none"
+        self.cgroup_driver = cgroup_driver
+        self.cgroup2_mountpoint = cgroup2_mountpoint
+        self.cgroup2_controllers = cgroup2_controllers
+        self.controllers = controllers
+        # None: no memory controller, or no directory to look in.
+        self.swap_accounting = swap_accounting
+        # blkio.weight, blkio.bfq.weight, io.weight or io.bfq.weight.
+        self.blkio_weight_file = blkio_weight_file
+        # Some cgroup mount root lies outside this process's cgroup namespace.
+        self.cgroup_ns_nested = cgroup_ns_nested
+        # "overlay" (3.18+), "overlayfs" (Ubuntu's older one) or None.
+        self.overlay = overlay
+        self.namespaces = namespaces
+        self.seccomp = seccomp
+        self.missing = missing
+        self.swap_total = swap_total  # bytes of swap space (SwapTotal in /proc/meminfo)
+
+    def replace(self, **changes) -> HostInfo:
+        """Return a copy with the given fields changed, as dataclasses.replace does."""
+        values = self.to_dict_shallow()
+        values.update(changes)
+        return HostInfo(**values)
+
+    def to_dict_shallow(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     def controller(self, name: str) -> Controller | None:
         return self.controllers.get(name)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = self.to_dict_shallow()
         data["kernel_version"] = list(self.kernel_version)
+        data["controllers"] = {name: controller.to_dict()
+                               for name, controller in self.controllers.items()}
         return data
 
 

@@ -6,42 +6,52 @@ They never open anything, so unit tests feed them captures from other kernels.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from donkey.record import FrozenRecord
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(FrozenRecord):
     """One line of /proc/PID/mountinfo (see proc(5))."""
 
-    mount_id: int
-    parent_id: int
-    device: str
-    root: str
-    mountpoint: str
-    options: tuple[str, ...]
-    fstype: str
-    source: str
-    super_options: tuple[str, ...]
+    FIELDS = ("mount_id", "parent_id", "device", "root", "mountpoint", "options", "fstype",
+              "source", "super_options")
+
+    def __init__(self, mount_id: int, parent_id: int, device: str, root: str, mountpoint: str,
+                 options: tuple[str, ...], fstype: str, source: str,
+                 super_options: tuple[str, ...]) -> None:
+        self.mount_id = mount_id
+        self.parent_id = parent_id
+        self.device = device
+        self.root = root
+        self.mountpoint = mountpoint
+        self.options = options
+        self.fstype = fstype
+        self.source = source
+        self.super_options = super_options
 
 
-@dataclass(frozen=True)
-class CgroupMembership:
+class CgroupMembership(FrozenRecord):
     """One line of /proc/PID/cgroup: hierarchy id, its controllers and the process's path."""
 
-    hierarchy_id: int
-    controllers: tuple[str, ...]
-    path: str
+    FIELDS = ("hierarchy_id", "controllers", "path")
+
+    def __init__(self, hierarchy_id: int, controllers: tuple[str, ...], path: str) -> None:
+        self.hierarchy_id = hierarchy_id
+        self.controllers = controllers
+        self.path = path
 
 
-@dataclass(frozen=True)
-class SubsystemState:
+class SubsystemState(FrozenRecord):
     """One row of /proc/cgroups."""
 
-    hierarchy_id: int
-    num_cgroups: int
-    enabled: bool
+    FIELDS = ("hierarchy_id", "num_cgroups", "enabled")
+
+    def __init__(self, hierarchy_id: int, num_cgroups: int, enabled: bool) -> None:
+        self.hierarchy_id = hierarchy_id
+        self.num_cgroups = num_cgroups
+        self.enabled = enabled
 
 
 def _unescape(field: str) -> str:

@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-from dataclasses import dataclass, field
 
 from donkey.errors import DonkeyError, InvalidArgument, NotFound
 from donkey.logs.engine import get_logger
+from donkey.record import Record
 
 log = get_logger("image")
 
 DEFAULT_IMAGE = "busybox"
 
 
-@dataclass
-class Image:
-    name: str
-    path: str
-    created: float
-    config: dict = field(default_factory=dict)
+class Image(Record):
+    FIELDS = ("name", "path", "created", "config")
+
+    def __init__(self, name: str, path: str, created: float,
+                 config: dict | None = None) -> None:
+        self.name = name
+        self.path = path
+        self.created = created
+        self.config = {} if config is None else config
 
     @property
     def rootfs(self) -> str:
@@ -117,6 +119,9 @@ class ImageStore:
         The rename makes a half-built image invisible, and two donkey processes building
         the same image at once both end with one complete copy.
         """
+        # Imported here: shutil loads bz2, lzma and zlib, and only a build needs it.
+        import shutil
+
         from donkey.image import builder
 
         if recipe.base:
@@ -171,15 +176,23 @@ class ImageStore:
         if image is None:
             raise NotFound(f"image {reference} not found: run donkey images to list images",
                            value=reference)
+        import shutil
+
         shutil.rmtree(image.path)
 
 
 def directory_size(path: str) -> int:
+    """Add up file sizes under path, counting a hard-linked file once (busybox has hundreds)."""
     total = 0
+    seen: set[tuple[int, int]] = set()
     for directory, _, files in os.walk(path):
         for name in files:
             try:
-                total += os.lstat(os.path.join(directory, name)).st_size
+                info = os.lstat(os.path.join(directory, name))
             except OSError:
                 continue
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_size
     return total

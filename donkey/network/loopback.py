@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _socket
 import fcntl
-import socket
 import struct
 
 from donkey.errors import SyscallError
@@ -15,7 +15,9 @@ _IFF_UP = 0x1
 
 def bring_up_loopback() -> None:
     """Set IFF_UP on lo in the current network namespace (a new one starts with lo down)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    # _socket rather than socket: see donkey.runtime.channel.
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         request = struct.pack("16sH14x", b"lo", 0)
         try:
             reply = fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request)
@@ -25,3 +27,5 @@ def bring_up_loopback() -> None:
         except OSError as error:
             raise SyscallError(f"bringing up lo failed: {error.strerror}",
                                errno=error.errno) from None
+    finally:
+        sock.close()

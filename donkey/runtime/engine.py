@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
-from dataclasses import dataclass
 from functools import cached_property
 
 from donkey.errors import Conflict, DonkeyError
 from donkey.logs.engine import get_logger
+from donkey.record import Record
+from donkey.runtime.paths import remove_tree
 from donkey.runtime.state import EXITED, PAUSED, ContainerState, StateStore
 
 log = get_logger("engine")
@@ -20,12 +20,16 @@ DEFAULT_DATA_ROOT = "/var/lib/donkey"
 DEFAULT_CGROUP_PARENT = "donkey"
 
 
-@dataclass
-class Engine:
-    root: str = DEFAULT_ROOT
-    data_root: str = DEFAULT_DATA_ROOT
-    cgroup_parent: str = DEFAULT_CGROUP_PARENT
-    storage_driver: str | None = None
+class Engine(Record):
+    FIELDS = ("root", "data_root", "cgroup_parent", "storage_driver")
+
+    def __init__(self, root: str = DEFAULT_ROOT, data_root: str = DEFAULT_DATA_ROOT,
+                 cgroup_parent: str = DEFAULT_CGROUP_PARENT,
+                 storage_driver: str | None = None) -> None:
+        self.root = root
+        self.data_root = data_root
+        self.cgroup_parent = cgroup_parent
+        self.storage_driver = storage_driver
 
     @cached_property
     def states(self) -> StateStore:
@@ -48,14 +52,21 @@ class Engine:
         """Return overlay where the kernel has it, else vfs (a copied rootfs)."""
         if self.storage_driver:
             return self.storage_driver
-        try:
-            with open("/proc/filesystems", encoding="ascii") as stream:
-                filesystems = stream.read().split()
-        except OSError:
-            filesystems = []
-        # NOTE: an overlay module that is not loaded yet is missing from /proc/filesystems,
-        # so such a host falls back to copying the rootfs.
-        return "overlay" if "overlay" in filesystems else "vfs"
+        if _filesystem_available("overlay"):
+            return "overlay"
+        # Stock Debian kernels build overlay as a module that nothing has loaded yet, and
+        # /proc/filesystems lists only loaded ones: load it once, then look again.
+        module_dir = f"/lib/modules/{os.uname().release}/kernel/fs/overlayfs"
+        if os.path.isdir(module_dir):
+            import subprocess
+
+            result = subprocess.run(["modprobe", "overlay"], capture_output=True, text=True)
+            if result.returncode != 0:
+                log.warning("modprobe overlay failed (%s); copying the rootfs instead",
+                            result.stderr.strip())
+            elif _filesystem_available("overlay"):
+                return "overlay"
+        return "vfs"
 
     def cgroup_manager(self):
         """Return the host's cgroup manager, or None when this build has no cgroup support."""
@@ -89,7 +100,7 @@ class Engine:
             wait_for_monitor(state)
 
         self.destroy_cgroup(state)
-        shutil.rmtree(self.layer_dir(state.id), ignore_errors=True)
+        remove_tree(self.layer_dir(state.id))
         self.states.remove(state.id)
         log.info("removed container %s", state.id)
 
@@ -122,6 +133,14 @@ class Engine:
                     self.remove(state)
                 except DonkeyError as error:
                     log.warning("removing leftover container %s failed: %s", state.id, error)
+
+
+def _filesystem_available(name: str) -> bool:
+    try:
+        with open("/proc/filesystems", "rb") as stream:
+            return name.encode() in stream.read().split()
+    except OSError:
+        return False
 
 
 def kill_and_wait(state: ContainerState, timeout: float = 10.0) -> None:

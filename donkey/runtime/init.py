@@ -7,11 +7,11 @@ reports a structured error over the channel and exits with the matching code.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import fcntl
 import os
 import signal
-import socket
 import termios
 
 from donkey.config.container import ContainerConfig
@@ -95,7 +95,7 @@ def _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step, reaper
         sc.unshare(sc.CLONE_NEWCGROUP)
 
     step.name = "setting the hostname"
-    socket.sethostname(config.hostname)
+    _socket.sethostname(config.hostname)
 
     step.name = "bringing up the loopback device"
     bring_up_loopback()

@@ -38,9 +38,8 @@ def run_detached(engine, state, resources=None, restart: bool = False) -> None:
     resources is not passed on: the monitor rebuilds it from the saved configuration.
     restart starts a stopped container again, on its existing layer.
     """
-    import logging
-
     from donkey.errors import DonkeyError
+    from donkey.logs import engine as engine_logs
 
     read_end, write_end = os.pipe()
     spec = {
@@ -50,7 +49,7 @@ def run_detached(engine, state, resources=None, restart: bool = False) -> None:
         "id": state.id,
         "report_fd": write_end,
         "restart": restart,
-        "log_level": _level_name(logging.getLogger("donkey").getEffectiveLevel()),
+        "log_level": engine_logs.level_name(),
     }
     pid = os.fork()
     if pid == 0:
@@ -68,14 +67,6 @@ def run_detached(engine, state, resources=None, restart: bool = False) -> None:
             f"container with donkey rm -f {state.name}")
     if message.get("error"):
         raise DonkeyError(message["error"], exit_code=message.get("code") or 125)
-
-
-def _level_name(level: int) -> str:
-    """Map a logging level to the name configure() takes; levels in between round up."""
-    for name, value in (("debug", 10), ("info", 20), ("warning", 30)):
-        if level <= value:
-            return name
-    return "error"
 
 
 def _become_monitor(read_end: int, write_end: int, spec: dict) -> None:
@@ -137,11 +128,9 @@ def _report(spec: dict, message: dict) -> None:
 
 
 def _start_phase(spec: dict) -> None:
-    import logging
-
     from donkey.cgroups.resources import Resources
     from donkey.errors import DonkeyError
-    from donkey.logs.engine import configure, get_logger
+    from donkey.logs.engine import configure, get_logger, shutdown
     from donkey.runtime import spawn
     from donkey.runtime.engine import Engine
     from donkey.runtime.state import process_start_time
@@ -215,7 +204,7 @@ def _start_phase(spec: dict) -> None:
         "log_path": state.log_path,
         "log_level": spec.get("log_level"),
     }
-    logging.shutdown()
+    shutdown()
     _close_other_fds(keep)
     _exec_phase("watch", watch)
 
@@ -325,9 +314,9 @@ def _record_exit(spec: dict, status: int) -> None:
         return
     state.restart_count += 1
     engine.states.save(state)
-    import logging
+    from donkey.logs import engine as engine_logs
 
-    logging.shutdown()
+    engine_logs.shutdown()
     _exec_phase("start", {"engine": spec["engine"], "id": state.id, "restart": True,
                           "log_level": spec.get("log_level")})
 
@@ -392,6 +381,27 @@ _FORWARDED_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGU
 _PR_SET_DUMPABLE = 4
 
 
+def _replace_command_line(title: bytes) -> None:
+    """Overwrite this process's argv and environment strings with title and zero bytes.
+
+    /proc/PID/cmdline and /proc/PID/environ are read from that memory, so without this
+    PID 1 would show the caller's whole donkey command line (with any -e values) and the
+    caller's environment to the container. The addresses come from /proc/self/stat
+    (fields 48 to 51, since Linux 3.5); Python keeps its own copies of both.
+    """
+    import ctypes
+
+    with open("/proc/self/stat", "rb") as stream:
+        data = stream.read()
+    fields = data[data.rindex(b")") + 2:].split()
+    # fields[0] is field 3 (state), so field N is fields[N - 3].
+    arg_start, _, _, env_end = (int(value) for value in fields[45:49])
+    if not arg_start or env_end <= arg_start:
+        return
+    ctypes.memset(arg_start, 0, env_end - arg_start)
+    ctypes.memmove(arg_start, title, min(len(title), env_end - arg_start - 1))
+
+
 def fork_reaping_init(channel, tty: bool) -> None:
     """Fork the command's process and stay behind as PID 1 that reaps and forwards signals.
 
@@ -439,6 +449,7 @@ def fork_reaping_init(channel, tty: bool) -> None:
     # The command's end of the channel closes on execve; PID 1 must not hold a copy.
     channel.close()
     os.closerange(3, 65536)
+    _replace_command_line(b"donkey-init")
     while True:
         try:
             pid, status = os.wait()

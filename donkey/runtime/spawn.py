@@ -10,17 +10,17 @@ builds its rootfs and execs. The child's errors come back over the channel as JS
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
-from dataclasses import dataclass
 
 from donkey.config.container import ContainerConfig
 from donkey.errors import DonkeyError
 from donkey.hal import syscalls as sc
-from donkey.logs.engine import get_logger
+from donkey.logs.engine import INFO, LEVEL_VALUES, get_logger
+from donkey.record import Record
 from donkey.runtime.channel import Channel
 from donkey.runtime.engine import Engine
+from donkey.runtime.paths import remove_tree
 from donkey.runtime.state import EXITED, RUNNING, ContainerState, process_start_time
 
 log = get_logger("spawn")
@@ -30,11 +30,14 @@ PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                    signal.SIGUSR1, signal.SIGUSR2)
 
 
-@dataclass
-class Started:
-    state: ContainerState
-    master: int | None
-    cgroup: object | None
+class Started(Record):
+    FIELDS = ("state", "master", "cgroup")
+
+    def __init__(self, state: ContainerState, master: int | None,
+                 cgroup: object | None) -> None:
+        self.state = state
+        self.master = master
+        self.cgroup = cgroup
 
 
 def exit_code_from_status(status: int) -> int:
@@ -189,9 +192,7 @@ def _wait_for_exec(channel: Channel, config: ContainerConfig, pid: int) -> int |
 
 
 def _level(name: str | None) -> int:
-    import logging
-
-    return getattr(logging, (name or "info").upper(), logging.INFO)
+    return LEVEL_VALUES.get((name or "info").lower(), INFO)
 
 
 def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
@@ -209,7 +210,7 @@ def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
             cgroup.destroy()
         except DonkeyError as error:
             log.warning("removing cgroup of %s failed: %s", state.id, error)
-    shutil.rmtree(engine.layer_dir(state.id), ignore_errors=True)
+    remove_tree(engine.layer_dir(state.id))
     engine.states.remove(state.id)
 
 
@@ -305,15 +306,20 @@ def run_foreground(engine: Engine, state: ContainerState, resources=None) -> int
         finish(engine, started, status)
 
     if state.oom_killed:
-        log.error("%s", oom_message(state, resources))
-        return 137
-    return exit_code_from_status(status)
+        if state.exit_code:
+            log.error("%s", oom_message(state, resources))
+        else:
+            log.warning("%s", oom_message(state, resources, survived=True))
+    return state.exit_code if state.exit_code is not None else exit_code_from_status(status)
 
 
-def oom_message(state: ContainerState, resources) -> str:
+def oom_message(state: ContainerState, resources, survived: bool = False) -> str:
     limit = getattr(resources, "memory", None)
     limit_text = f" of {_mebibytes(limit)}" if limit else ""
     peak_text = f" (peak usage {_mebibytes(state.memory_peak)})" if state.memory_peak else ""
+    if survived:
+        return (f"the OOM killer killed a process of container {state.name} at its memory "
+                f"limit{limit_text}{peak_text}, and the container still exited 0")
     return (f"container {state.name} was killed by the OOM killer at its memory "
             f"limit{limit_text}{peak_text}: raise the limit with -m")
 
@@ -334,9 +340,11 @@ def finish(engine: Engine, started: Started, status: int | None = None) -> None:
         try:
             state.oom_killed = started.cgroup.oom_kill_count() > 0
             state.memory_peak = started.cgroup.memory_peak()
-            if state.oom_killed:
-                # A killed worker (stress's, say) lets PID 1 exit with its own code;
-                # report the OOM kill as Docker reports a killed container, 128+SIGKILL.
+            if state.oom_killed and state.exit_code:
+                # The OOM killer took a process and the container then failed: when the
+                # victim was a worker (stress's, say), PID 1 exits with its own code, so
+                # report the failure as the OOM kill it is, 128+SIGKILL. A container that
+                # survived the kill and exited 0 keeps 0, with oom_killed recorded.
                 state.exit_code = 137
         except DonkeyError as error:
             log.warning("reading the OOM count of %s failed: %s", state.id, error)

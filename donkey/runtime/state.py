@@ -10,13 +10,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from donkey.config.container import ContainerConfig
 from donkey.errors import Conflict, DonkeyError, NotFound
+from donkey.record import Record
+from donkey.runtime.paths import remove_tree
 
 CREATED = "created"
 RUNNING = "running"
@@ -27,28 +27,54 @@ EXITED = "exited"
 UNKNOWN_EXIT_CODE = 255
 
 
-@dataclass
-class ContainerState:
-    config: ContainerConfig
-    status: str = CREATED
-    created: float = field(default_factory=time.time)
-    pid: int = 0
-    pid_start_time: int = 0
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    exit_code: int | None = None
-    oom_killed: bool = False
-    memory_peak: int | None = None
-    cgroup_paths: dict[str, str] = field(default_factory=dict)
-    data_dir: str = ""
-    # The monitor process of a detached container, identified like the init process.
-    monitor_pid: int = 0
-    monitor_start_time: int = 0
-    log_path: str = ""
-    init: bool = False
-    restart_policy: str = "no"
-    restart_count: int = 0
-    error: str = ""
+class ContainerState(Record):
+    FIELDS = ("config", "status", "created", "pid", "pid_start_time", "started_at",
+              "finished_at", "exit_code", "oom_killed", "memory_peak", "cgroup_paths",
+              "data_dir", "monitor_pid", "monitor_start_time", "log_path", "init",
+              "restart_policy", "restart_count", "error")
+
+    def __init__(
+        self,
+        config: ContainerConfig,
+        status: str = CREATED,
+        created: float | None = None,
+        pid: int = 0,
+        pid_start_time: int = 0,
+        started_at: float = 0.0,
+        finished_at: float = 0.0,
+        exit_code: int | None = None,
+        oom_killed: bool = False,
+        memory_peak: int | None = None,
+        cgroup_paths: dict[str, str] | None = None,
+        data_dir: str = "",
+        monitor_pid: int = 0,
+        monitor_start_time: int = 0,
+        log_path: str = "",
+        init: bool = False,
+        restart_policy: str = "no",
+        restart_count: int = 0,
+        error: str = "",
+    ) -> None:
+        self.config = config
+        self.status = status
+        self.created = time.time() if created is None else created
+        self.pid = pid
+        self.pid_start_time = pid_start_time
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.exit_code = exit_code
+        self.oom_killed = oom_killed
+        self.memory_peak = memory_peak
+        self.cgroup_paths = {} if cgroup_paths is None else cgroup_paths
+        self.data_dir = data_dir
+        # The monitor process of a detached container, identified like the init process.
+        self.monitor_pid = monitor_pid
+        self.monitor_start_time = monitor_start_time
+        self.log_path = log_path
+        self.init = init
+        self.restart_policy = restart_policy
+        self.restart_count = restart_count
+        self.error = error
 
     @property
     def id(self) -> str:
@@ -59,7 +85,9 @@ class ContainerState:
         return self.config.name
 
     def to_dict(self) -> dict:
-        data = {key: value for key, value in self.__dict__.items() if key != "config"}
+        data = super().to_dict()
+        del data["config"]
+        data["cgroup_paths"] = dict(self.cgroup_paths)
         data["config"] = self.config.to_dict()
         return data
 
@@ -170,7 +198,8 @@ class StateStore:
         directory = self._dir(state.id)
         temporary = os.path.join(directory, f".state.json.{os.getpid()}")
         with open(temporary, "w", encoding="utf-8") as stream:
-            json.dump(state.to_dict(), stream)
+            # dumps, not dump: only a one-shot encode uses the C encoder.
+            stream.write(json.dumps(state.to_dict()))
         os.rename(temporary, os.path.join(directory, "state.json"))
 
     def load(self, container_id: str) -> ContainerState:
@@ -217,4 +246,4 @@ class StateStore:
         raise NotFound(f"no such container: {reference}", value=reference)
 
     def remove(self, container_id: str) -> None:
-        shutil.rmtree(self._dir(container_id), ignore_errors=True)
+        remove_tree(self._dir(container_id))

@@ -6,7 +6,6 @@ touches the lead's `donkey` parent or any cgroup it did not create, and removes 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import shutil
@@ -172,7 +171,7 @@ def test_swap_accounting_missing_warning(info, manager):
         def exists(self, path):
             return "memory.memsw." not in path and super().exists(path)
 
-    hidden = Manager(manager.parent, dataclasses.replace(info, swap_total=None), HiddenMemsw())
+    hidden = Manager(manager.parent, info.replace(swap_total=None), HiddenMemsw())
     cgroup = hidden.create("noswap")
     try:
         warnings = cgroup.apply(Resources(memory=100 * MIB, memory_swap=200 * MIB))
@@ -315,7 +314,7 @@ def test_cgroup2_part_on_real_mount(info, manager):
     """Drive the cgroup2 code on the real cgroup2 mount, with no controllers to enable."""
     if info.cgroup2_mountpoint is None:
         pytest.skip("no cgroup2 mount")
-    v2_only = dataclasses.replace(info, cgroup_layout="v2", controllers={})
+    v2_only = info.replace(cgroup_layout="v2", controllers={})
     v2_manager = Manager(manager.parent, v2_only)
     cgroup = v2_manager.create("v2part")
     sleeper = subprocess.Popen(["sleep", "30"])

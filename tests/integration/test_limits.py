@@ -46,12 +46,31 @@ def stop(state: dict) -> None:
 
 
 @pytest.fixture
-def needs_stress():
+def needs_stress(needs_memory):
     if shutil.which("stress") is None:
         pytest.skip("the stress image needs the host's stress binary: apt-get install stress")
 
 
-def test_memory_flags_land_in_files(donkey):
+@pytest.fixture
+def needs_memory():
+    if "memory" not in INFO.controllers:
+        pytest.skip("this host has no usable memory controller (v1 or cgroup2)")
+
+
+@pytest.fixture
+def needs_cpuset():
+    if "cpuset" not in INFO.controllers:
+        pytest.skip("this host has no usable cpuset controller (v1 or cgroup2)")
+
+
+@pytest.fixture
+def needs_pids():
+    if "pids" not in INFO.controllers:
+        pytest.skip("this host has no usable pids controller (added in kernel 4.3)")
+
+
+@pytest.mark.smoke
+def test_memory_flags_land_in_files(donkey, needs_memory):
     state = limits_of_running(donkey, "-m", "100m", "--memory-reservation", "50m")
     try:
         memory = controller_dir(state, "memory")
@@ -65,6 +84,7 @@ def test_memory_flags_land_in_files(donkey):
         stop(state)
 
 
+@pytest.mark.smoke
 def test_cpu_flags_land_in_files(donkey):
     state = limits_of_running(donkey, "--cpu-shares", "512", "--cpus", "1.5")
     try:
@@ -80,7 +100,8 @@ def test_cpu_flags_land_in_files(donkey):
         stop(state)
 
 
-def test_legacy_cpushare_flag(donkey):
+@pytest.mark.smoke
+def test_legacy_cpushare_flag(donkey, needs_memory):
     state = limits_of_running(donkey, "-m", "100m", "-cpushare", "512")
     try:
         cpu = controller_dir(state, "cpu")
@@ -104,7 +125,7 @@ def test_no_cpu_shares_leaves_default(donkey):
         stop(state)
 
 
-def test_cpuset_and_pids_land_in_files(donkey):
+def test_cpuset_and_pids_land_in_files(donkey, needs_pids, needs_cpuset):
     state = limits_of_running(donkey, "--cpuset-cpus", "0", "--pids-limit", "20")
     try:
         assert read(controller_dir(state, "cpuset"), "cpuset.cpus") == "0"
@@ -113,6 +134,7 @@ def test_cpuset_and_pids_land_in_files(donkey):
         stop(state)
 
 
+@pytest.mark.smoke
 def test_oom_kill_exits_137_with_message(donkey, needs_stress):
     result = donkey("run", "--rm", "-m", "100m", "stress", "stress", "--vm", "1",
                     "--vm-bytes", "200M", "--timeout", "20", timeout=120)
@@ -132,6 +154,7 @@ def test_oom_recorded_in_state(donkey, needs_stress):
     assert state["exit_code"] == 137
 
 
+@pytest.mark.smoke
 def test_under_limit_completes(donkey, needs_stress):
     result = donkey("run", "--rm", "-m", "300m", "stress", "stress", "--vm", "1",
                     "--vm-bytes", "200M", "--timeout", "3", timeout=120)
@@ -139,7 +162,8 @@ def test_under_limit_completes(donkey, needs_stress):
     assert "successful run completed" in result.stdout + result.stderr
 
 
-def test_pids_limit_stops_fork_loop(donkey, tmp_path):
+@pytest.mark.smoke
+def test_pids_limit_stops_fork_loop(donkey, tmp_path, needs_pids):
     # busybox sh exits when fork fails, so the count of started sleeps goes to a file
     # with a builtin after each fork.
     script = ("n=0; while [ $n -lt 40 ]; do sleep 5 & n=$((n+1)); echo $n > /out/count; "
@@ -152,7 +176,7 @@ def test_pids_limit_stops_fork_loop(donkey, tmp_path):
     assert 1 <= started <= 9
 
 
-def test_cpu_shares_split_one_cpu(donkey):
+def test_cpu_shares_split_one_cpu(donkey, needs_cpuset):
     if os.cpu_count() < 1:
         pytest.skip("needs a CPU")
     loop = "while true; do :; done"
@@ -164,10 +188,15 @@ def test_cpu_shares_split_one_cpu(donkey):
         deadline = time.monotonic() + 20
         states = []
         while time.monotonic() < deadline:
-            states = [donkey.state_of(cid) for cid in donkey.states()]
+            try:
+                states = [donkey.state_of(cid) for cid in donkey.states()]
+            except (OSError, ValueError):
+                # A state.json not written yet, or replaced while read.
+                states = []
             if len(states) == 2 and all(s["status"] == "running" for s in states):
                 break
             time.sleep(0.05)
+        assert len(states) == 2, "both containers should be running"
         by_shares = {}
         for state in states:
             shares = state["config"]["resources"]["cpu_shares"]
@@ -187,17 +216,17 @@ def test_cpu_shares_split_one_cpu(donkey):
         ratio = used[1024] / used[512]
         assert 1.5 <= ratio <= 2.7, f"CPU split {used} gives ratio {ratio:.2f}, expected ~2"
     finally:
-        for state in [donkey.state_of(cid) for cid in donkey.states()]:
-            try:
-                os.kill(state["pid"], 9)
-            except ProcessLookupError:
-                pass
-        heavy.wait(timeout=20)
-        light.wait(timeout=20)
+        # Killing each donkey run takes its container with it (PR_SET_PDEATHSIG), and the
+        # fixture's rm -f then removes what is left.
+        for process in (heavy, light):
+            process.kill()
+            process.wait(timeout=20)
 
 
+@pytest.mark.smoke
 def test_unenforceable_limit_rejected_before_start(donkey):
-    if INFO.blkio_weight_file:
+    # On cgroup2 io.weight exists only below the root, so the probe cannot see it there.
+    if INFO.blkio_weight_file or "io" in INFO.controllers:
         pytest.skip("this host can enforce --blkio-weight")
     result = donkey("run", "--rm", "--blkio-weight", "500", "busybox", "true")
     assert result.returncode == 125
@@ -226,13 +255,14 @@ def test_bad_limit_values(donkey, flags, expected):
     assert donkey.cgroups() == []
 
 
-def test_no_cgroups_left_after_many_runs(donkey):
+def test_no_cgroups_left_after_many_runs(donkey, needs_memory, needs_pids):
     for _ in range(20):
         result = donkey("run", "--rm", "-m", "50m", "--pids-limit", "50", "busybox", "true")
         assert result.returncode == 0, result.stderr
     assert donkey.cgroups() == []
 
 
+@pytest.mark.smoke
 def test_info_reports_this_host(donkey):
     result = donkey("info", "--json")
     assert result.returncode == 0, result.stderr
@@ -242,3 +272,17 @@ def test_info_reports_this_host(donkey):
     text = donkey("info")
     assert text.returncode == 0
     assert INFO.cgroup_layout in text.stdout
+
+
+def test_oom_survivor_keeps_exit_zero(donkey, needs_stress):
+    script = ("stress --vm 1 --vm-bytes 200M --timeout 10 >/dev/null 2>&1; "
+              "echo survived; exit 0")
+    result = donkey("run", "--name", "survivor", "-m", "64m", "stress", "sh", "-c", script,
+                    timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "survived\n"
+    assert "OOM killer killed a process" in result.stderr
+    (container_id,) = donkey.states()
+    state = donkey.state_of(container_id)
+    assert state["oom_killed"] is True
+    assert state["exit_code"] == 0

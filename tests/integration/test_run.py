@@ -12,6 +12,7 @@ import time
 import pytest
 
 
+@pytest.mark.smoke
 def test_echo_prints_and_exits_zero(donkey):
     result = donkey("run", "--rm", "busybox", "echo", "hello")
     assert result.returncode == 0
@@ -19,6 +20,7 @@ def test_echo_prints_and_exits_zero(donkey):
     assert result.stderr == ""
 
 
+@pytest.mark.smoke
 def test_streams_kept_apart_with_exit_code(donkey):
     result = donkey("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert result.returncode == 3
@@ -32,6 +34,7 @@ def test_image_defaults_to_busybox(donkey):
     assert result.stdout == "/bin/busybox\n"
 
 
+@pytest.mark.smoke
 def test_command_is_pid_one_and_ps_isolated(donkey):
     result = donkey("run", "--rm", "busybox", "sh", "-c", "echo $$; ps -o pid,comm; echo done")
     assert result.returncode == 0, result.stderr
@@ -56,6 +59,7 @@ def test_hostname_flag_and_host_untouched(donkey):
     assert socket.gethostname() == before
 
 
+@pytest.mark.smoke
 def test_namespaces_differ_from_host(donkey):
     kinds = ["mnt", "uts", "ipc", "net", "pid"]
     script = "; ".join(f"readlink /proc/self/ns/{kind}" for kind in kinds)
@@ -75,6 +79,7 @@ def test_only_loopback_and_it_is_up(donkey):
     assert "UP" in links[0]
 
 
+@pytest.mark.smoke
 def test_mounts_inside_container(donkey):
     result = donkey("run", "--rm", "busybox", "cat", "/proc/mounts")
     assert result.returncode == 0, result.stderr
@@ -119,6 +124,7 @@ def test_host_mounts_untouched(donkey):
         assert stream.read() == before
 
 
+@pytest.mark.smoke
 def test_exit_code_127_for_missing_command(donkey):
     result = donkey("run", "--rm", "busybox", "no-such-command")
     assert result.returncode == 127
@@ -237,6 +243,7 @@ def test_rootfs_directory_is_not_modified(donkey, tmp_path, busybox_rootfs):
     assert not (rootfs / "etc" / "new").exists()
 
 
+@pytest.mark.smoke
 def test_image_intact_after_rm_rf_bin(donkey):
     result = donkey("run", "--rm", "busybox", "rm", "-rf", "/bin")
     assert result.returncode == 0, result.stderr
@@ -275,6 +282,7 @@ def test_container_kept_until_rm(donkey):
     assert donkey.layers() == []
 
 
+@pytest.mark.smoke
 def test_rm_flag_leaves_nothing(donkey):
     result = donkey("run", "--rm", "busybox", "sh", "-c", "echo data > /file")
     assert result.returncode == 0, result.stderr
@@ -293,6 +301,9 @@ def test_rm_flag_leaves_nothing(donkey):
         (["-v", "relative:/x", "busybox", "true"], "relative"),
         (["-v", "/no/such/source:/x", "busybox", "true"], "/no/such/source"),
         (["-v", "/tmp:/x:rx", "busybox", "true"], "rx"),
+        (["-v", "/tmp:/", "busybox", "true"], "/tmp:/"),
+        (["-v", "/tmp:/proc/x", "busybox", "true"], "/proc/x"),
+        (["--env-file", "/tmp", "busybox", "true"], "/tmp"),
         (["-e", "=value", "busybox", "true"], "=value"),
         (["-e", "BAD KEY=1", "busybox", "true"], "BAD KEY"),
         (["--env-file", "/no/such/file", "busybox", "true"], "/no/such/file"),
@@ -326,6 +337,7 @@ def test_non_root_caller_rejected(donkey):
     assert donkey.states() == []
 
 
+@pytest.mark.smoke
 def test_kill_9_of_donkey_then_cleanup(donkey):
     process = donkey.popen("run", "--rm", "busybox", "sleep", "60")
     state = donkey.wait_for_running()
@@ -448,3 +460,26 @@ def test_garbage_collection_spares_recording_run(donkey):
     finally:
         recorder.kill()
         recorder.wait()
+
+
+def test_init_hides_caller_command_line(donkey):
+    env = dict(donkey.env, HOST_ONLY="host-value")
+    result = donkey("run", "--rm", "--init", "-e", "PASSWORD=hunter2", "busybox", "sh", "-c",
+                    "tr '\\0' ' ' < /proc/1/cmdline", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "donkey-init"
+    assert "hunter2" not in result.stdout
+
+
+def test_rmi_refuses_image_in_use(donkey):
+    donkey("run", "--name", "user-of-busybox", "busybox", "true", check=True)
+    result = donkey("rmi", "busybox")
+    assert result.returncode == 1
+    assert "user-of-busybox" in result.stderr
+    assert donkey("run", "--rm", "busybox", "true").returncode == 0
+
+
+def test_mistyped_image_hint(donkey):
+    result = donkey("run", "--rm", "no-such-image-name", "true")
+    assert result.returncode == 127
+    assert "no-such-image-name is meant as an image" in result.stderr

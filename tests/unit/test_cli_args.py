@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from donkey.cli.main import rewrite_legacy_flags
 from donkey.image.builder import is_static_elf
@@ -40,8 +39,7 @@ def test_json_log_records(tmp_path):
     engine_logs.configure("info", "json", str(path))
     engine_logs.get_logger("test").info("hello %s", "world")
     engine_logs.get_logger("test").debug("hidden")
-    for handler in logging.getLogger("donkey").handlers:
-        handler.flush()
+    engine_logs.shutdown()
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 1
     assert records[0]["level"] == "info"

@@ -66,7 +66,8 @@ def test_parse_volume_forms(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "spec", ["/tmp", "/tmp:", ":/x", "/tmp:/x:rx", "/tmp:/x:ro:extra", "rel:/x", "/tmp:rel"]
+    "spec", ["/tmp", "/tmp:", ":/x", "/tmp:/x:rx", "/tmp:/x:ro:extra", "rel:/x", "/tmp:rel",
+             "/tmp:/", "/tmp:/proc", "/tmp:/proc/sys"]
 )
 def test_parse_volume_rejects(spec):
     with pytest.raises(InvalidArgument):

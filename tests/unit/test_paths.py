@@ -7,7 +7,7 @@ import os
 import pytest
 
 from donkey.errors import CommandNotExecutable, CommandNotFound
-from donkey.runtime.paths import find_executable, home_from_passwd, secure_join
+from donkey.runtime.paths import find_executable, home_from_passwd, remove_tree, secure_join
 
 
 @pytest.fixture
@@ -92,3 +92,36 @@ def test_home_from_passwd():
     assert home_from_passwd(text) == "/root"
     assert home_from_passwd(text, 1000) == "/home/bob"
     assert home_from_passwd(text, 5) is None
+
+
+def test_remove_tree_spares_link_targets(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("host data")
+    tree = tmp_path / "layer"
+    (tree / "upper" / "deep").mkdir(parents=True)
+    (tree / "upper" / "deep" / "file").write_text("x")
+    (tree / "upper" / "link-to-dir").symlink_to(outside)
+    (tree / "upper" / "link-to-file").symlink_to(outside / "keep")
+    (tree / "upper" / "dangling").symlink_to(tmp_path / "missing")
+
+    remove_tree(str(tree))
+
+    assert not tree.exists()
+    assert (outside / "keep").read_text() == "host data"
+
+
+def test_remove_tree_missing_path(tmp_path):
+    remove_tree(str(tmp_path / "missing"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_tree_keeps_top_link(tmp_path):
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    (tmp_path / "link").symlink_to(target)
+
+    remove_tree(str(tmp_path / "link"))
+
+    assert (target / "keep").exists()
