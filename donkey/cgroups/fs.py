@@ -15,6 +15,8 @@ log = get_logger("cgroups.fs")
 
 _WRITE_HINTS = {
     errno_codes.EINVAL: "the kernel rejected the value; check its range and format",
+    errno_codes.ERANGE: "the value is outside what this host has, such as a CPU or memory "
+    "node number it lacks; check it against nproc or /sys/devices/system/node",
     errno_codes.ENOENT: "the kernel has no such file; this limit is unsupported here",
     errno_codes.ENOSPC: "the cgroup's cpuset.cpus or cpuset.mems is empty",
     errno_codes.EBUSY: "the cgroup is in use (a cgroup with processes cannot enable "

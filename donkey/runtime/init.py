@@ -16,6 +16,7 @@ import termios
 
 from donkey.config.container import ContainerConfig
 from donkey.errors import (
+    InvalidArgument,
     COMMAND_NOT_EXECUTABLE,
     COMMAND_NOT_FOUND,
     ENGINE_FAILURE,
@@ -130,8 +131,13 @@ def _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step, reaper
     drop_capabilities()
 
     step.name = f"changing to the working directory {config.workdir}"
-    os.makedirs(config.workdir, exist_ok=True)
-    os.chdir(config.workdir)
+    try:
+        os.makedirs(config.workdir, exist_ok=True)
+        os.chdir(config.workdir)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidArgument(f"working directory {config.workdir} exists in the container "
+                              "but is not a directory: pick another -w",
+                              path=config.workdir) from None
 
     if reaper:
         step.name = "starting the reaping init (--init)"

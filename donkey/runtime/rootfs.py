@@ -109,13 +109,21 @@ def bind_mounts(root: str, mounts: list[BindMount]) -> None:
         # The destination is resolved inside the container root: a symlink in the image
         # must not send the bind mount to a path on the host.
         target = secure_join(root, mount.destination)
-        if os.path.isdir(mount.source):
-            os.makedirs(target, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if not os.path.lexists(target):
-                with open(target, "a"):
-                    pass
+        try:
+            if os.path.isdir(mount.source):
+                os.makedirs(target, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                if not os.path.lexists(target):
+                    with open(target, "a"):
+                        pass
+        except OSError as error:
+            raise InvalidArgument(
+                f"cannot create the bind target {mount.destination} in the container: "
+                f"{error.strerror}; pick a destination outside read-only /sys and /proc, "
+                "or one whose type matches the source",
+                path=mount.destination, errno=error.errno,
+            ) from None
         if os.path.islink(target):
             raise InvalidArgument(f"bind target {mount.destination} resolves to a symbolic "
                                   "link inside the container", path=mount.destination)

@@ -110,7 +110,7 @@ def read(path: str) -> str:
 def test_each_field_lands_in_file(info, cgroups):
     need(info, "memory", "cpu", "cpuset", "pids")
     resources = Resources(memory=100 * MIB, memory_swap=200 * MIB,
-                          memory_reservation=50 * MIB, cpu_shares=512, cpus=1.5,
+                          memory_reservation=50 * MIB, cpu_shares=512, cpus=0.5,
                           cpuset_cpus="0", cpuset_mems="0", pids_limit=10)
     cgroup, _ = cgroups(resources)
 
@@ -126,11 +126,11 @@ def test_each_field_lands_in_file(info, cgroups):
         assert read(f"{paths['memory']}/memory.low") == str(50 * MIB)
     if info.controllers["cpu"].version == "v1":
         assert read(f"{paths['cpu']}/cpu.shares") == "512"
-        assert read(f"{paths['cpu']}/cpu.cfs_quota_us") == "150000"
+        assert read(f"{paths['cpu']}/cpu.cfs_quota_us") == "50000"
         assert read(f"{paths['cpu']}/cpu.cfs_period_us") == "100000"
     else:
         assert read(f"{paths['cpu']}/cpu.weight") == "59"
-        assert read(f"{paths['cpu']}/cpu.max") == "150000 100000"
+        assert read(f"{paths['cpu']}/cpu.max") == "50000 100000"
     assert read(f"{paths['cpuset']}/cpuset.cpus") == "0"
     assert read(f"{paths['cpuset']}/cpuset.mems") == "0"
     assert read(f"{paths['pids']}/pids.max") == "10"

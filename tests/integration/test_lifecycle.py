@@ -488,8 +488,14 @@ def test_monitor_holds_only_its_descriptors(donkey):
     monitor = state_of(donkey, container_id)["monitor_pid"]
 
     def descriptors() -> list[str]:
-        return sorted(os.readlink(f"/proc/{monitor}/fd/{fd}")
-                      for fd in os.listdir(f"/proc/{monitor}/fd"))
+        targets = []
+        for fd in os.listdir(f"/proc/{monitor}/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/{monitor}/fd/{fd}"))
+            except FileNotFoundError:
+                # Closed between the listing and the readlink, while the monitor starts.
+                continue
+        return sorted(targets)
 
     # The watch phase has started once the log file is open.
     targets = wait_for(lambda: [target for target in descriptors()
