@@ -16,13 +16,13 @@ import termios
 
 from donkey.config.container import ContainerConfig
 from donkey.errors import (
-    InvalidArgument,
     COMMAND_NOT_EXECUTABLE,
     COMMAND_NOT_FOUND,
     ENGINE_FAILURE,
     CommandNotExecutable,
     CommandNotFound,
     DonkeyError,
+    InvalidArgument,
 )
 from donkey.hal import syscalls as sc
 from donkey.network.loopback import bring_up_loopback
