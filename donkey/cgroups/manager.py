@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno as errno_codes
 import os
 import re
 
@@ -79,9 +80,19 @@ class Manager:
         """Create the container's cgroups, with the parent levels they need."""
         cgroup = self._handle(container_id)
         try:
-            self._create_v1(cgroup)
-            if cgroup.v2_path is not None:
-                self._create_v2(cgroup.v2_path)
+            for attempt in range(_CREATE_ATTEMPTS):
+                try:
+                    self._create_v1(cgroup)
+                    if cgroup.v2_path is not None:
+                        self._create_v2(cgroup.v2_path)
+                    break
+                except CgroupError as error:
+                    # Another donkey removed the empty parent between our mkdir of it and
+                    # of the level below (remove_parent); make the levels again.
+                    if error.errno != errno_codes.ENOENT or attempt == _CREATE_ATTEMPTS - 1:
+                        raise
+                    log.debug("parent of %s vanished while creating it, retrying",
+                              container_id)
         except Exception:
             log.debug("create %s failed, removing what was made", container_id)
             try:
@@ -118,7 +129,11 @@ class Manager:
             directory = level
 
     def remove_parent(self) -> None:
-        """Remove the parent levels where they are empty; other containers keep theirs."""
+        """Remove the parent levels where they are empty; other containers keep theirs.
+
+        A level that still has a child fails rmdir with EBUSY, so this never removes the
+        cgroup of a running container, and create() makes a vanished level again.
+        """
         tops = [c.mountpoint for c in self.v1_controllers.values()]
         if self.v2_mountpoint is not None:
             tops.append(self.v2_mountpoint)
@@ -129,6 +144,9 @@ class Manager:
                 except OSError as error:
                     log.debug("keeping %s: %s", level, error)
                     break
+
+
+_CREATE_ATTEMPTS = 5
 
 
 def for_host(parent: str = "donkey", info: HostInfo | None = None) -> Manager:

@@ -122,6 +122,17 @@ class Engine(Record):
             manager.load(state.id).destroy()
         except DonkeyError as error:
             log.warning("removing the cgroup of container %s failed: %s", state.id, error)
+        self.remove_empty_cgroup_parent(manager)
+
+    def remove_empty_cgroup_parent(self, manager=None) -> None:
+        """Remove the cgroup parent once its last container is gone, so none is left behind."""
+        manager = manager or self.cgroup_manager()
+        if manager is None:
+            return
+        try:
+            manager.remove_parent()
+        except (DonkeyError, OSError) as error:
+            log.debug("keeping the cgroup parent %s: %s", self.cgroup_parent, error)
 
     def collect_garbage(self) -> None:
         """Remove --rm containers whose process is gone, such as after kill -9 of donkey."""

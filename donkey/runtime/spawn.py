@@ -210,6 +210,7 @@ def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
             cgroup.destroy()
         except DonkeyError as error:
             log.warning("removing cgroup of %s failed: %s", state.id, error)
+        engine.remove_empty_cgroup_parent()
     remove_tree(engine.layer_dir(state.id))
     engine.states.remove(state.id)
 
@@ -228,6 +229,7 @@ def _abort_restart(engine: Engine, state: ContainerState, pid: int, cgroup,
             cgroup.destroy()
         except DonkeyError as destroy_error:
             log.warning("removing cgroup of %s failed: %s", state.id, destroy_error)
+        engine.remove_empty_cgroup_parent()
     state.status = EXITED
     state.pid = 0
     state.exit_code = getattr(error, "exit_code", 125)
@@ -359,5 +361,6 @@ def finish(engine: Engine, started: Started, status: int | None = None) -> None:
             started.cgroup.destroy()
         except DonkeyError as error:
             log.warning("removing cgroup of %s failed: %s", state.id, error)
+        engine.remove_empty_cgroup_parent()
     state.pid = 0
     engine.states.save(state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -483,3 +484,12 @@ def test_mistyped_image_hint(donkey):
     result = donkey("run", "--rm", "no-such-image-name", "true")
     assert result.returncode == 127
     assert "no-such-image-name is meant as an image" in result.stderr
+
+
+def test_cgroup_parent_removed_when_empty(donkey):
+    parent = f"{donkey.cgroup_parent}-own"
+    env = dict(donkey.env, DONKEY_CGROUP_PARENT=parent)
+    result = donkey("run", "--rm", "-m", "50m", "busybox", "true", env=env)
+    assert result.returncode == 0, result.stderr
+    left = [path for path in glob.glob(f"/sys/fs/cgroup/*/{parent}")]
+    assert left == []
