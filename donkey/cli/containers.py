@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from donkey.cli.main import require_root
 from donkey.errors import DonkeyError
 
 
@@ -16,7 +15,6 @@ from donkey.errors import DonkeyError
 @click.pass_obj
 def rm(engine, force, containers):
     """Remove containers, with their layer, cgroup and state."""
-    require_root()
     failed = False
     for reference in containers:
         try:

@@ -6,8 +6,6 @@ import time
 
 import click
 
-from donkey.cli.main import require_root
-
 
 def _age(created: float) -> str:
     seconds = max(0, int(time.time() - created))
@@ -30,7 +28,6 @@ def _size(count: int) -> str:
 @click.pass_obj
 def images(engine, quiet):
     """List the images in the store, and the built-in ones not built yet."""
-    require_root()
     from donkey.image import recipes
     from donkey.image.store import directory_size
 
@@ -60,7 +57,6 @@ def images(engine, quiet):
 @click.pass_obj
 def rmi(engine, names):
     """Remove images from the store (built-in ones are built again on next use)."""
-    require_root()
     from donkey.errors import Conflict
     from donkey.image.store import normalize_name
 

@@ -15,7 +15,6 @@ import time
 
 import click
 
-from donkey.cli.main import require_root
 from donkey.errors import DonkeyError, NotFound
 
 # Docker's exit code for "no such container" and for a request the container's state
@@ -240,14 +239,17 @@ def _print_record(record: dict, timestamps: bool) -> None:
 
 # ---- stop, kill, wait, restart, pause, unpause -----------------------------------------
 
+# Shared by stop and restart, which both stop a container the same way.
+_stop_timeout_option = click.option(
+    "-t", "--time", "timeout", type=click.IntRange(min=0), default=10, show_default=True,
+    help="Seconds to wait after SIGTERM before SIGKILL.")
+
 @click.command(context_settings=_SETTINGS)
-@click.option("-t", "--time", "timeout", type=click.IntRange(min=0), default=10,
-              show_default=True, help="Seconds to wait after SIGTERM before SIGKILL.")
+@_stop_timeout_option
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
 def stop(engine, timeout, containers):
     """Stop containers: SIGTERM, then SIGKILL after --time seconds."""
-    require_root()
     from donkey.runtime.engine import stop as stop_container
 
     def action(state):
@@ -289,7 +291,6 @@ def parse_signal(value: str) -> int:
 @click.pass_obj
 def kill(engine, signal_name, containers):
     """Send a signal to the main process of containers."""
-    require_root()
     from donkey.runtime.engine import send_signal
 
     signum = parse_signal(signal_name)
@@ -326,13 +327,11 @@ def wait(engine, containers):
 
 
 @click.command(context_settings=_SETTINGS)
-@click.option("-t", "--time", "timeout", type=click.IntRange(min=0), default=10,
-              show_default=True, help="Seconds to wait after SIGTERM before SIGKILL.")
+@_stop_timeout_option
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
 def restart(engine, timeout, containers):
     """Stop containers (as donkey stop does) and start them again in the background."""
-    require_root()
     from donkey.runtime.monitor import restart_detached
 
     def action(state):
@@ -354,7 +353,6 @@ def _cgroup_of(engine, state, action: str):
 @click.pass_obj
 def pause(engine, containers):
     """Freeze every process of containers with the cgroup freezer."""
-    require_root()
     from donkey.runtime.state import PAUSED
 
     def action(state):
@@ -375,7 +373,6 @@ def pause(engine, containers):
 @click.pass_obj
 def unpause(engine, containers):
     """Thaw containers frozen by donkey pause."""
-    require_root()
     from donkey.runtime.state import PAUSED, RUNNING
 
     def action(state):
@@ -552,7 +549,6 @@ def _host_users() -> dict[int, str]:
 @click.pass_obj
 def top(engine, container):
     """List the processes of a running container (host pids)."""
-    require_root()
     state = _lookup(engine, container)
     _require_running(state, "list the processes of")
     ticks = os.sysconf("SC_CLK_TCK")
@@ -618,7 +614,6 @@ def _stats_rows(states, before: dict, after: dict) -> list[list[str]]:
 @click.pass_obj
 def stats(engine, no_stream, show_all, containers):
     """Print CPU, memory and process counts from the cgroups of containers."""
-    require_root()
     from donkey.runtime.state import RUNNING
 
     if engine.cgroup_manager() is None:
@@ -657,7 +652,6 @@ def stats(engine, no_stream, show_all, containers):
 def exec_command(engine, interactive, tty, detach, env_items, workdir, user, container,
                  command):
     """Run COMMAND in a running container's namespaces and cgroup; exit with its status."""
-    require_root()
     from donkey.config import container as cfg
     from donkey.errors import InvalidArgument
     from donkey.runtime.exec import ExecRequest, exec_in_container

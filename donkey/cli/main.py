@@ -124,6 +124,8 @@ def _build_cli():
         from donkey.runtime.engine import Engine
 
         configure("debug" if debug else log_level, log_format, log_path)
+        # The one root check of the click path: every command but info reads the state or
+        # data root. A --help anywhere skips it, so help prints for any user.
         if ctx.invoked_subcommand not in COMMANDS_WITHOUT_ROOT and "--help" not in sys.argv:
             require_root()
         ctx.obj = Engine(root=root, data_root=data_root, cgroup_parent=cgroup_parent,
@@ -158,8 +160,8 @@ def rewrite_legacy_flags(argv: list[str]) -> list[str]:
 def require_root() -> None:
     if os.geteuid() != 0:
         raise DonkeyError(
-            "donkey needs root to create namespaces, mounts and cgroups: run it as root "
-            "(sudo donkey ...)"
+            "this command needs root, because donkey creates namespaces, mounts and cgroups: "
+            "run it as root (sudo donkey ...)"
         )
 
 

@@ -32,7 +32,11 @@ from donkey.logs.engine import get_logger
 from donkey.runtime.channel import Channel
 from donkey.runtime.paths import find_executable
 from donkey.runtime.security import drop_capabilities
-from donkey.runtime.spawn import _wait_forwarding_signals, exit_code_from_status
+from donkey.runtime.spawn import (
+    _wait_forwarding_signals,
+    exit_code_from_status,
+    fork_in_pid_namespace,
+)
 from donkey.runtime.tty import RawTerminal, copy_window_size, relay
 
 # Everything the child needs is imported above: once it has joined the container's mount
@@ -133,7 +137,8 @@ def exec_in_container(engine, state, request: ExecRequest) -> int:
 
     parent_end, child_end = Channel.pair()
     try:
-        pid = _fork_in_pid_namespace(target.pid_namespace)
+        pid = fork_in_pid_namespace(
+            lambda: sc.setns(target.pid_namespace, sc.CLONE_NEWPID))
         if pid == 0:
             parent_end.close()
             _child(child_end, target, request, env, workdir)
@@ -153,26 +158,6 @@ def exec_in_container(engine, state, request: ExecRequest) -> int:
     if master is not None:
         return exit_code_from_status(_wait_with_tty(pid, master, request.interactive))
     return exit_code_from_status(_wait_forwarding_signals(pid))
-
-
-def _fork_in_pid_namespace(pid_namespace: int) -> int:
-    own_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        sc.setns(pid_namespace, sc.CLONE_NEWPID)
-        pid = os.fork()
-        if pid == 0:
-            # The child is in the container's namespace already and cannot go back.
-            os.close(own_namespace)
-            own_namespace = None
-        return pid
-    finally:
-        # The CLI's later children (none today, but a cgroup helper could be one) must
-        # stay in the host's PID namespace.
-        if own_namespace is not None:
-            try:
-                sc.setns(own_namespace, sc.CLONE_NEWPID)
-            finally:
-                os.close(own_namespace)
 
 
 def _start_child(channel: Channel, pid: int, cgroup) -> int | None:

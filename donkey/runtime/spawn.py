@@ -1,8 +1,8 @@
 """The parent side of a container start, and the foreground run that waits for it.
 
-Process model: the parent unshares CLONE_NEWPID for its children only, forks (the child is
-PID 1 of the new PID namespace and a direct child of the parent, so waitpid returns its real
-status), and restores its own pid_for_children with setns. The child unshares the other
+Process model: the parent unshares CLONE_NEWPID for its children only, forks, and restores
+its own pid_for_children with setns. The child is PID 1 of the new PID namespace and a direct
+child of the parent, so waitpid returns its real status. The child unshares the other
 namespaces and blocks on the channel until the parent has put it into its cgroups; then it
 builds its rootfs and execs. The child's errors come back over the channel as JSON.
 """
@@ -65,18 +65,23 @@ def _prepare_layer(engine: Engine, config: ContainerConfig, reuse: bool = False)
     return layer
 
 
-def _fork_into_new_pid_namespace(child) -> int:
+def fork_in_pid_namespace(enter_namespace) -> int:
+    """Fork a child into the PID namespace that enter_namespace() sets for our children.
+
+    enter_namespace unshares or setns with CLONE_NEWPID, which changes only
+    pid_for_children. Afterwards the parent restores its own, so its later forks (cp,
+    mount helpers) stay in the host's PID namespace. Returns 0 in the child, as fork does.
+    """
     own_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        sc.unshare(sc.CLONE_NEWPID)
+        enter_namespace()
         pid = os.fork()
         if pid == 0:
+            # The child is in the new namespace already and cannot go back.
             os.close(own_namespace)
-            child()
-            os._exit(125)
+            own_namespace = None
         return pid
     finally:
-        # Our later forks (cp, mount helpers) must stay in the host's PID namespace.
         if own_namespace is not None:
             try:
                 sc.setns(own_namespace, sc.CLONE_NEWPID)
@@ -126,7 +131,10 @@ def start(engine: Engine, state: ContainerState, resources=None,
             child_main(config, child_end, layer, config.rootfs, die_with_parent,
                        reaper=state.init)
 
-        pid = _fork_into_new_pid_namespace(child)
+        pid = fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
+        if pid == 0:
+            child()
+            os._exit(125)
         child_end.close()
         state.pid = pid
         state.pid_start_time = process_start_time(pid) or 0
@@ -205,14 +213,20 @@ def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-    if cgroup is not None:
-        try:
-            cgroup.destroy()
-        except DonkeyError as error:
-            log.warning("removing cgroup of %s failed: %s", state.id, error)
-        engine.remove_empty_cgroup_parent()
+    _destroy_cgroup(engine, state, cgroup)
     remove_tree(engine.layer_dir(state.id))
     engine.states.remove(state.id)
+
+
+def _destroy_cgroup(engine: Engine, state: ContainerState, cgroup) -> None:
+    """Remove the container's cgroup, and the parent once it is empty; log a failure."""
+    if cgroup is None:
+        return
+    try:
+        cgroup.destroy()
+    except DonkeyError as error:
+        log.warning("removing cgroup of %s failed: %s", state.id, error)
+    engine.remove_empty_cgroup_parent()
 
 
 def _abort_restart(engine: Engine, state: ContainerState, pid: int, cgroup,
@@ -224,12 +238,7 @@ def _abort_restart(engine: Engine, state: ContainerState, pid: int, cgroup,
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
-    if cgroup is not None:
-        try:
-            cgroup.destroy()
-        except DonkeyError as destroy_error:
-            log.warning("removing cgroup of %s failed: %s", state.id, destroy_error)
-        engine.remove_empty_cgroup_parent()
+    _destroy_cgroup(engine, state, cgroup)
     state.status = EXITED
     state.pid = 0
     state.exit_code = getattr(error, "exit_code", 125)
@@ -260,8 +269,8 @@ def _wait_with_tty(started: Started, interactive: bool) -> int:
     pid = started.state.pid
 
     def kill_container(_signum, _frame):
-        # The terminal is going away or donkey is asked to stop: the container's shell
-        # would otherwise run on with nobody attached.
+        # The terminal is going away or donkey is asked to stop. Without this, the
+        # container's shell would run on with no terminal attached.
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -356,11 +365,6 @@ def finish(engine: Engine, started: Started, status: int | None = None) -> None:
         engine.remove(state, force=True)
         return
 
-    if started.cgroup is not None:
-        try:
-            started.cgroup.destroy()
-        except DonkeyError as error:
-            log.warning("removing cgroup of %s failed: %s", state.id, error)
-        engine.remove_empty_cgroup_parent()
+    _destroy_cgroup(engine, state, started.cgroup)
     state.pid = 0
     engine.states.save(state)
