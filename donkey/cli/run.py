@@ -16,9 +16,9 @@ from donkey.errors import COMMAND_NOT_FOUND, DonkeyError, InvalidArgument
 def _resolve_image_and_command(engine, arguments: tuple[str, ...], rootfs: str | None):
     """Split the positional arguments into (image, command) as Docker users expect.
 
-    The first argument is the image when it names one (stored, built-in, or a reference
-    with a tag or registry path); otherwise the image is busybox and every argument is
-    the command, so `donkey run -ti sh` works like the original tool.
+    The first argument is the image when it names one: a stored or built-in image, or a
+    reference with a tag or registry path. Otherwise the image is busybox and every
+    argument is the command, so `donkey run -ti sh` works like the original tool.
     """
     from donkey.image.store import DEFAULT_IMAGE
 

@@ -1,4 +1,4 @@
-"""What to run: the container configuration built from CLI flags and the image, and its checks.
+"""The container configuration built from CLI flags and the image, and its checks.
 
 Everything here is plain Python over strings, so unit tests drive it without root.
 """
@@ -161,7 +161,7 @@ def build_env(
 
     Precedence, lowest first: the defaults (PATH, HOSTNAME, TERM with a tty), the image's
     Env, then -e and --env-file. HOME is filled in at start from the image's /etc/passwd
-    when nobody set it.
+    when neither the image nor the user sets it.
     """
     env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
     if tty:

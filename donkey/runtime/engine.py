@@ -1,4 +1,4 @@
-"""Where an engine keeps its state, layers and cgroups, and how a container is removed."""
+"""The engine's locations for state, layers and cgroups, and the removal of a container."""
 
 from __future__ import annotations
 

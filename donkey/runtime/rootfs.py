@@ -151,8 +151,8 @@ def mask_paths(root: str) -> None:
 def enter_root(root: str) -> None:
     """Make root the process's `/` with pivot_root and drop every host mount.
 
-    pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then
-    detaches the old root without needing a directory for it inside the image.
+    pivot_root(".", ".") stacks the old root on top of the new one. Unmounting "." then
+    detaches the old root, so the image needs no directory to hold it.
     """
     os.chdir(root)
     sc.pivot_root(".", ".")

@@ -1,6 +1,6 @@
 """The container state store: one directory per container under the state root.
 
-`<root>/<id>/state.json` holds the configuration and the runtime state. Writes go to a
+`<root>/<id>/state.json` contains the configuration and the runtime state. Writes go to a
 temporary file that is renamed into place, so a reader never sees half a file. Creating a
 container takes an exclusive flock on `<root>/.lock`, so two containers never get one name.
 """

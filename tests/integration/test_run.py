@@ -105,7 +105,8 @@ def test_minimal_dev(donkey):
     for name in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "fd",
                  "stdin", "stdout", "stderr", "ptmx"):
         assert name in lines, f"/dev/{name} missing"
-    assert "sda" not in lines and "vda" not in lines
+    assert "sda" not in lines
+    assert "vda" not in lines
     assert lines[-6:] == ["4", "/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1",
                           "/proc/self/fd/2", "pts/ptmx"]
 
@@ -275,7 +276,8 @@ def test_container_kept_until_rm(donkey):
 
     result = donkey("run", "--name", "kept", "busybox", "true")
     assert result.returncode == 125
-    assert "kept" in result.stderr and "already in use" in result.stderr
+    assert "kept" in result.stderr
+    assert "already in use" in result.stderr
 
     result = donkey("rm", "kept")
     assert result.returncode == 0, result.stderr
@@ -326,7 +328,7 @@ def test_bad_input_clear_error_nothing_left(donkey, arguments, expected):
 def test_non_root_caller_rejected(donkey):
     script = (
         "import os, sys\n"
-        # Import everything first: the interpreter under /root is unreadable for nobody.
+        # Import everything first, because uid 65534 cannot read the interpreter under /root.
         "import donkey.cli.main, donkey.cli.run, donkey.logs.engine, donkey.runtime.engine\n"
         "os.setgid(65534); os.setuid(65534)\n"
         "donkey.cli.main.main(['run', 'busybox', 'true'])\n"
@@ -419,8 +421,8 @@ def test_fds_of_caller_not_inherited(donkey, tmp_path):
 
 
 def test_concurrent_rm_runs_do_not_collect_each_other(donkey):
-    # Each run's start collects leftover --rm containers; one that has exited but whose
-    # own donkey run is still recording it must not be taken away from that run.
+    # Each run's start collects leftover --rm containers. One that has exited while its
+    # own donkey run still records the exit must be left to that run.
     processes = [donkey.popen("run", "--rm", "busybox", "true") for _ in range(30)]
     results = [process.communicate(timeout=120) for process in processes]
     for process, (_, stderr) in zip(processes, results, strict=True):

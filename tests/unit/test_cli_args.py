@@ -44,4 +44,5 @@ def test_json_log_records(tmp_path):
     assert len(records) == 1
     assert records[0]["level"] == "info"
     assert records[0]["msg"] == "hello world"
-    assert records[0]["time"][4] == "-" and records[0]["time"][-3] == ":"
+    assert records[0]["time"][4] == "-"
+    assert records[0]["time"][-3] == ":"
