@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno as errno_codes
 import os
-import re
 
 from donkey.cgroups import v1, v2
 from donkey.cgroups.cgroup import Cgroup
@@ -22,11 +21,14 @@ V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "blkio", "freeze
 # cgroup2 controllers donkey enables for its cgroups when they live on the cgroup2 mount.
 V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ALPHANUMERIC = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# [A-Za-z0-9][A-Za-z0-9_.-]*, checked without re (about 5 ms to import).
+_NAME_CHARS = _ALPHANUMERIC | frozenset("_.-")
 
 
 def _check_name(kind: str, name: str) -> None:
-    if not _NAME.match(name) or len(name) > 255:
+    if (not name or name[0] not in _ALPHANUMERIC or not _NAME_CHARS.issuperset(name)
+            or len(name) > 255):
         raise InvalidArgument(
             f"invalid cgroup {kind} {name!r}: use letters, digits, '_', '.' and '-', "
             "starting with a letter or digit",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 from donkey.errors import InvalidArgument
 from donkey.record import Record
@@ -11,9 +10,14 @@ from donkey.record import Record
 # Docker rejects smaller memory limits: below this the container cannot even start.
 MIN_MEMORY = 6 * 1024 * 1024
 
-# A string, compiled and cached by re on first use: only --cpuset-cpus and --cpuset-mems
-# need it.
-_CPU_LIST = r"^\d+(-\d+)?(,\d+(-\d+)?)*$"
+
+def _is_cpu_list(value: str) -> bool:
+    """Tell whether value is a list such as 0-3,5: numbers or ranges, joined by commas."""
+    for item in value.split(","):
+        bounds = item.split("-")
+        if len(bounds) > 2 or not all(bound.isdigit() and bound.isascii() for bound in bounds):
+            return False
+    return True
 
 
 class Resources(Record):
@@ -121,7 +125,7 @@ class Resources(Record):
             )
         for name in ("cpuset_cpus", "cpuset_mems"):
             value = getattr(self, name)
-            if value is not None and not re.match(_CPU_LIST, value):
+            if value is not None and not _is_cpu_list(value):
                 flag = "--" + name.replace("_", "-")
                 raise InvalidArgument(
                     f"invalid {flag} {value!r}: use a list such as 0-3 or 0,2", value=value

@@ -339,6 +339,9 @@ def _run_fast(params: dict) -> int:
     # while they load only re-scans them. Freezing moves them out of later collections.
     gc.disable()
     try:
+        # The container's init runs this module right after the fork. Imported here, the
+        # child finds it loaded instead of importing it on the critical path of the start.
+        import donkey.runtime.init  # noqa: F401
         from donkey.cli.run import run_container
         from donkey.logs.engine import configure
         from donkey.runtime.engine import Engine

@@ -6,20 +6,20 @@ Everything here is plain Python over strings, so unit tests drive it without roo
 from __future__ import annotations
 
 import os
-import re
 
 from donkey.errors import InvalidArgument, NotFound
 from donkey.record import Record
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-# Patterns as strings: re compiles and caches each one on first use, so a run without
-# --name, -h or -e does not pay about 0.2 ms to compile them at import.
-# Docker's rule for container names.
-_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
-# RFC 1123 host name label, as sethostname in a container should see it.
-_HOSTNAME_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$"
-_ENV_KEY_PATTERN = r"^[^=\s]+$"
+# Character sets rather than regular expressions: importing re costs about 5 ms, a sixth
+# of a container start.
+_ALPHANUMERIC = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# Docker's rule for container names: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+_NAME_CHARS = _ALPHANUMERIC | frozenset("_.-")
+# RFC 1123 host name label, as sethostname in a container should see it:
+# [a-zA-Z0-9][a-zA-Z0-9.-]{0,62}
+_HOSTNAME_CHARS = _ALPHANUMERIC | frozenset(".-")
 
 
 class BindMount(Record):
@@ -83,7 +83,7 @@ class ContainerConfig(Record):
 
 
 def validate_name(name: str) -> str:
-    if not re.match(_NAME_PATTERN, name):
+    if len(name) < 2 or name[0] not in _ALPHANUMERIC or not _NAME_CHARS.issuperset(name):
         raise InvalidArgument(
             f"invalid container name {name!r}: use letters, digits, '_', '.' and '-', "
             "starting with a letter or digit, at least 2 characters",
@@ -93,7 +93,8 @@ def validate_name(name: str) -> str:
 
 
 def validate_hostname(hostname: str) -> str:
-    if not re.match(_HOSTNAME_PATTERN, hostname) or ".." in hostname:
+    if (not 1 <= len(hostname) <= 63 or hostname[0] not in _ALPHANUMERIC
+            or not _HOSTNAME_CHARS.issuperset(hostname) or ".." in hostname):
         raise InvalidArgument(
             f"invalid hostname {hostname!r}: use at most 63 letters, digits, '-' and '.'",
             value=hostname,
@@ -109,7 +110,7 @@ def parse_env_assignment(
     Returns None for a bare KEY that the caller's environment does not set.
     """
     key, sep, value = item.partition("=")
-    if not key or not re.match(_ENV_KEY_PATTERN, key):
+    if not key or any(char.isspace() for char in key):
         raise InvalidArgument(
             f"invalid environment variable {item!r} in {origin}: use KEY=VALUE "
             "with a non-empty KEY and no spaces in it",

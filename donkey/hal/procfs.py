@@ -5,11 +5,9 @@ They never open anything, so unit tests feed them captures from other kernels.
 
 from __future__ import annotations
 
-import re
-
 from donkey.record import FrozenRecord
 
-_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+_OCTAL_DIGITS = frozenset("01234567")
 
 
 class Mount(FrozenRecord):
@@ -56,7 +54,16 @@ class SubsystemState(FrozenRecord):
 
 def _unescape(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as three-digit octal.
-    return _OCTAL_ESCAPE.sub(lambda match: chr(int(match.group(1), 8)), field)
+    if "\\" not in field:
+        return field
+    first, *pieces = field.split("\\")
+    parts = [first]
+    for piece in pieces:
+        if len(piece) >= 3 and _OCTAL_DIGITS.issuperset(piece[:3]):
+            parts.append(chr(int(piece[:3], 8)) + piece[3:])
+        else:
+            parts.append("\\" + piece)
+    return "".join(parts)
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
@@ -145,10 +152,11 @@ def parse_seccomp_mode(status_text: str) -> int | None:
 
 def parse_kernel_version(release: str) -> tuple[int, int]:
     """Return (major, minor) of a release string such as `6.12.118+deb13-amd64`."""
-    match = re.match(r"\s*(\d+)\.(\d+)", release)
-    if match is None:
+    major, dot, rest = release.lstrip().partition(".")
+    minor = rest[:len(rest) - len(rest.lstrip("0123456789"))]
+    if not (dot and major.isdigit() and major.isascii() and minor):
         raise ValueError(f"invalid kernel release {release!r}: expected MAJOR.MINOR...")
-    return int(match.group(1)), int(match.group(2))
+    return int(major), int(minor)
 
 
 def parse_controller_list(text: str) -> tuple[str, ...]:

@@ -7,10 +7,10 @@ on first use from the recipes under the repository's `images/` directory.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from donkey import jsontext
 from donkey.errors import DonkeyError, InvalidArgument, NotFound
 from donkey.logs.engine import get_logger
 from donkey.record import Record
@@ -74,8 +74,8 @@ class ImageStore:
         name = normalize_name(reference)
         path = self.path_of(name)
         try:
-            with open(os.path.join(path, "image.json"), encoding="utf-8") as stream:
-                meta = json.load(stream)
+            with open(os.path.join(path, "image.json"), "rb") as stream:
+                meta = jsontext.loads(stream.read())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as error:
@@ -142,6 +142,8 @@ class ImageStore:
                 "config": recipe.config,
                 "recipe_hash": recipe.digest,
             }
+            import json
+
             with open(os.path.join(staging, "image.json"), "w", encoding="utf-8") as stream:
                 json.dump(meta, stream, indent=2)
             try:

@@ -10,9 +10,10 @@ warnings and errors go to stderr as bare messages, as logging's last-resort hand
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+
+from donkey import jsontext
 
 LOGGER_NAME = "donkey"
 LEVELS = ("debug", "info", "warning", "error")
@@ -63,7 +64,7 @@ class JSONFormatter:
             "time": _timestamp(record.created),
         }
         entry.update(record.fields)
-        return json.dumps(entry)
+        return jsontext.dumps(entry)
 
 
 class TextFormatter:

@@ -11,9 +11,9 @@ The channel uses the `_socket` extension module directly: `socket` adds enum wra
 from __future__ import annotations
 
 import _socket
-import json
 import struct
 
+from donkey import jsontext
 from donkey.errors import DonkeyError
 
 _MAX_MESSAGE = 65536
@@ -35,7 +35,7 @@ class Channel:
         return self.sock.fileno()
 
     def send(self, message: dict, fds: list[int] | None = None) -> None:
-        data = json.dumps(message).encode()
+        data = jsontext.dumps(message).encode()
         if fds:
             rights = struct.pack(f"{len(fds)}i", *fds)
             self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
@@ -54,7 +54,7 @@ class Channel:
                 fds.extend(fd for (fd,) in struct.iter_unpack("i", payload[:whole]))
         if not data:
             return None, fds
-        return json.loads(data), fds
+        return jsontext.loads(data), fds
 
     def send_error(self, error: DonkeyError, step: str) -> None:
         self.send({

@@ -16,11 +16,12 @@ The engine log of the monitor goes to monitor.log in the container's state direc
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import sys
 import time
+
+from donkey import jsontext
 
 MONITOR_LOG = "monitor.log"
 # state.error of a container that donkey stop or kill ended, which --restart leaves down.
@@ -59,7 +60,7 @@ def run_detached(engine, state, resources=None, restart: bool = False) -> None:
 
     with os.fdopen(read_end, "rb") as report:
         data = report.read()
-    message = json.loads(data) if data else None
+    message = jsontext.loads(data) if data else None
     if message is None:
         raise DonkeyError(
             f"the monitor of container {state.name} exited before it reported a start: "
@@ -103,11 +104,11 @@ def _exec_phase(phase: str, spec: dict) -> None:
     bootstrap = (f"import sys; sys.path.insert(0, {package_parent!r}); "
                  "from donkey.runtime.monitor import main; main(sys.argv[1:])")
     os.execv(sys.executable,
-             [sys.executable, "-I", "-S", "-c", bootstrap, phase, json.dumps(spec)])
+             [sys.executable, "-I", "-S", "-c", bootstrap, phase, jsontext.dumps(spec)])
 
 
 def main(argv: list[str]) -> None:
-    phase, spec = argv[0], json.loads(argv[1])
+    phase, spec = argv[0], jsontext.loads(argv[1])
     if phase == "start":
         _start_phase(spec)
     elif phase == "watch":
@@ -120,7 +121,7 @@ def _report(spec: dict, message: dict) -> None:
     if fd is None:
         return
     try:
-        os.write(fd, json.dumps(message).encode())
+        os.write(fd, jsontext.dumps(message).encode())
     except OSError:
         # The CLI was killed while it waited, so no process reads the report.
         pass
@@ -408,10 +409,10 @@ def fork_reaping_init(channel, tty: bool) -> None:
     Returns in the child only, which goes on to exec the command. The parent, PID 1 of the
     container, reaps every orphan the kernel hands to it, forwards signals to the command,
     and exits with the command's exit code (128+N after signal N). init.py calls this
-    after pivot_root, so everything used here is loaded before: signal is built into the
+    after pivot_root, so everything used here is loaded before: _signal is built into the
     interpreter and donkey.hal.syscalls is imported by init.py.
     """
-    import signal
+    import _signal
 
     from donkey.hal import syscalls as sc
 
@@ -427,23 +428,23 @@ def fork_reaping_init(channel, tty: bool) -> None:
             except ProcessLookupError:
                 pass
 
-    forwarded = [getattr(signal, name) for name in _FORWARDED_SIGNALS]
+    forwarded = [getattr(_signal, name) for name in _FORWARDED_SIGNALS]
     for signum in forwarded:
-        signal.signal(signum, forward)
+        _signal.signal(signum, forward)
     child = os.fork()
     if child == 0:
         for signum in forwarded:
-            signal.signal(signum, signal.SIG_DFL)
+            _signal.signal(signum, _signal.SIG_DFL)
         if tty:
             # Give the command its own process group in the foreground of the pty, so the
             # terminal's Ctrl-C reaches it and not PID 1.
             os.setpgid(0, 0)
-            previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            previous = _signal.signal(_signal.SIGTTOU, _signal.SIG_IGN)
             try:
                 os.tcsetpgrp(0, os.getpgrp())
             except OSError:
                 pass
-            signal.signal(signal.SIGTTOU, previous)
+            _signal.signal(_signal.SIGTTOU, previous)
         return
 
     # The command's end of the channel closes on execve; PID 1 must not hold a copy.

@@ -2,15 +2,16 @@
 
 Process model: the parent unshares CLONE_NEWPID for its children only, forks, and restores
 its own pid_for_children with setns. The child is PID 1 of the new PID namespace and a direct
-child of the parent, so waitpid returns its real status. The child unshares the other
-namespaces and blocks on the channel until the parent has put it into its cgroups; then it
-builds its rootfs and execs. The child's errors come back over the channel as JSON.
+child of the parent, so waitpid returns its real status. The child joins its v1 cgroups,
+unshares the other namespaces and blocks on the channel until the parent has saved the state
+and moved it into its cgroup2 directory, if any; then it builds its rootfs and execs. The
+child's errors come back over the channel as JSON.
 """
 
 from __future__ import annotations
 
+import _signal  # signal without its enum wrappers, which cost about 4 ms to import
 import os
-import signal
 import time
 
 from donkey.config.container import ContainerConfig
@@ -26,8 +27,8 @@ from donkey.runtime.state import EXITED, RUNNING, ContainerState, process_start_
 log = get_logger("spawn")
 
 # Signals a foreground run passes on to the container, as docker run's --sig-proxy does.
-PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                   signal.SIGUSR1, signal.SIGUSR2)
+PROXIED_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+                   _signal.SIGUSR1, _signal.SIGUSR2)
 
 
 class Started(Record):
@@ -119,6 +120,9 @@ def start(engine: Engine, state: ContainerState, resources=None,
                 # with an eventfd registered before the command starts.
                 cgroup.watch_oom()
 
+        # The child joins its v1 cgroups itself, which is 10 to 15 ms faster than moving it
+        # from here (see Cgroup.self_join_files); the parent still moves it into cgroup2.
+        join_files = cgroup.self_join_files() if cgroup is not None else []
         parent_end, child_end = Channel.pair()
 
         def child() -> None:
@@ -129,7 +133,7 @@ def start(engine: Engine, state: ContainerState, resources=None,
             from donkey.runtime.init import child_main
 
             child_main(config, child_end, layer, config.rootfs, die_with_parent,
-                       reaper=state.init)
+                       reaper=state.init, cgroup_files=join_files)
 
         pid = fork_in_pid_namespace(lambda: sc.unshare(sc.CLONE_NEWPID))
         if pid == 0:
@@ -147,7 +151,7 @@ def start(engine: Engine, state: ContainerState, resources=None,
         log.debug("forked container init pid %d for %s", pid, config.id)
 
         if cgroup is not None:
-            cgroup.add_process(pid)
+            cgroup.add_process(pid, v1=False)
         parent_end.send({"type": "go"})
 
         master = _wait_for_exec(parent_end, config, pid)
@@ -206,7 +210,7 @@ def _level(name: str | None) -> int:
 def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
     if pid:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
         try:
@@ -234,7 +238,7 @@ def _abort_restart(engine: Engine, state: ContainerState, pid: int, cgroup,
     """Undo a failed restart but keep the container, recorded as exited with the error."""
     if pid:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
@@ -254,12 +258,12 @@ def _wait_forwarding_signals(pid: int) -> int:
         except ProcessLookupError:
             pass
 
-    previous = {signum: signal.signal(signum, forward) for signum in PROXIED_SIGNALS}
+    previous = {signum: _signal.signal(signum, forward) for signum in PROXIED_SIGNALS}
     try:
         _, status = os.waitpid(pid, 0)
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            _signal.signal(signum, handler)
     return status
 
 
@@ -272,12 +276,12 @@ def _wait_with_tty(started: Started, interactive: bool) -> int:
         # The terminal is going away or donkey is asked to stop. Without this, the
         # container's shell would run on with no terminal attached.
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
 
-    previous = {signum: signal.signal(signum, kill_container)
-                for signum in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {signum: _signal.signal(signum, kill_container)
+                for signum in (_signal.SIGTERM, _signal.SIGHUP)}
     try:
         with RawTerminal(0) if interactive else _NullContext():
             relay(started.master, interactive)
@@ -285,7 +289,7 @@ def _wait_with_tty(started: Started, interactive: bool) -> int:
     finally:
         os.close(started.master)
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            _signal.signal(signum, handler)
     return status
 
 
@@ -308,7 +312,7 @@ def run_foreground(engine: Engine, state: ContainerState, resources=None) -> int
             status = _wait_forwarding_signals(state.pid)
     except BaseException:
         try:
-            os.kill(state.pid, signal.SIGKILL)
+            os.kill(state.pid, _signal.SIGKILL)
             _, status = os.waitpid(state.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass

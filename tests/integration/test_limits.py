@@ -102,6 +102,20 @@ def test_cpu_flags_land_in_files(donkey):
 
 
 @pytest.mark.smoke
+def test_init_is_in_every_recorded_cgroup(donkey):
+    # The init joins its v1 cgroups itself (through `tasks`) and the parent moves it into
+    # cgroup2: the host must see it in each directory recorded in the state.
+    state = limits_of_running(donkey, "-m", "64m")
+    try:
+        with open(f"/proc/{state['pid']}/cgroup") as stream:
+            placed = {line.split(":", 2)[2].strip() for line in stream}
+        for controller, directory in state["cgroup_paths"].items():
+            assert str(state["pid"]) in read(directory, "cgroup.procs").split(), controller
+            assert any(directory.endswith(path) for path in placed if path != "/"), controller
+    finally:
+        stop(state)
+
+
 def test_legacy_cpushare_flag(donkey, needs_memory):
     state = limits_of_running(donkey, "-m", "100m", "-cpushare", "512")
     try:

@@ -244,6 +244,34 @@ def test_v1_add_process_writes_cpuset_first(tmp_path):
     assert {value for _, value in fs.writes} == {"4242"}
 
 
+def test_v1_self_join_files_are_tasks_files_cpuset_first(tmp_path):
+    info, fs = make_v1(tmp_path)
+    cgroup = Manager("donkey", info, fs).create("c1")
+
+    files = cgroup.self_join_files()
+    assert files[0] == str(tmp_path / "cpuset" / "donkey" / "c1" / "tasks")
+    assert all(path.endswith("/c1/tasks") for path in files)
+    assert len(files) == len(set(files)) == 7
+
+
+def test_v1_add_process_without_v1_writes_nothing(tmp_path):
+    info, fs = make_v1(tmp_path)
+    cgroup = Manager("donkey", info, fs).create("c1")
+    fs.writes.clear()
+    cgroup.add_process(4242, v1=False)
+    assert fs.writes == []
+
+
+def test_v2_has_no_self_join_files_and_moves_the_process(tmp_path):
+    info, fs = make_v2(tmp_path)
+    cgroup = Manager("donkey", info, fs).create("c1")
+    fs.writes.clear()
+
+    assert cgroup.self_join_files() == []
+    cgroup.add_process(4242, v1=False)
+    assert fs.writes == [(str(tmp_path / "unified" / "donkey" / "c1" / "cgroup.procs"), "4242")]
+
+
 def test_comounted_hierarchy_shares_directory(tmp_path):
     info, fs = make_v1(tmp_path)
     shared = Controller("cpuacct", "v1", info.controllers["cpu"].mountpoint, "/")
