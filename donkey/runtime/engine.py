@@ -108,7 +108,7 @@ class Engine(Record):
 
         self.destroy_cgroup(state)
         remove_tree(self.layer_dir(state.id))
-        self.states.remove(state.id)
+        self.states.remove(state.id, state.name)
         log.info("removed container %s", state.id)
 
     def thaw(self, state: ContainerState) -> None:
@@ -143,9 +143,14 @@ class Engine(Record):
 
     def collect_garbage(self) -> None:
         """Remove --rm containers whose process is gone, such as after kill -9 of donkey."""
-        for state in self.states.list():
-            if (state.config.auto_remove and state.pid and not state.is_alive()
-                    and not state.monitor_is_alive()):
+        for container_id in self.states.auto_remove_ids():
+            try:
+                state = self.states.load(container_id)
+            except DonkeyError:
+                # Being removed, or removed by a donkey that was killed halfway.
+                self.states.forget_auto_remove(container_id)
+                continue
+            if state.pid and not state.is_alive() and not state.monitor_is_alive():
                 log.info("removing leftover --rm container %s", state.id)
                 try:
                     self.remove(state)

@@ -219,7 +219,7 @@ def _abort(engine: Engine, state: ContainerState, pid: int, cgroup) -> None:
             pass
     _destroy_cgroup(engine, state, cgroup)
     remove_tree(engine.layer_dir(state.id))
-    engine.states.remove(state.id)
+    engine.states.remove(state.id, state.name)
 
 
 def _destroy_cgroup(engine: Engine, state: ContainerState, cgroup) -> None:

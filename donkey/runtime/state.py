@@ -2,17 +2,17 @@
 
 `<root>/<id>/state.json` contains the configuration and the runtime state. Writes go to a
 temporary file that is renamed into place, so a reader never sees half a file. Creating a
-container takes an exclusive flock on `<root>/.lock`, so two containers never get one name.
+container takes an exclusive flock on `<root>/.lock` and records the name in `.names`, so
+two containers never get one name (see StateStore).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
-from contextlib import contextmanager
 
+from donkey import jsontext
 from donkey.config.container import ContainerConfig
 from donkey.errors import Conflict, DonkeyError, NotFound
 from donkey.record import Record
@@ -157,56 +157,95 @@ def _generated_name() -> str:
 
 
 class StateStore:
+    """The state directories under one root, with two indexes beside them.
+
+    `.names/<name>` contains the id of the container that has the name, so creating a
+    container checks one file rather than reading every state. `.auto-remove/<id>` marks a
+    --rm container, so garbage collection looks at those alone. Both are kept under the
+    lock; a root made by an older donkey gets them on first use.
+    """
+
     def __init__(self, root: str) -> None:
         self.root = root
+        self.names = os.path.join(root, ".names")
+        self.auto_remove = os.path.join(root, ".auto-remove")
 
     def _dir(self, container_id: str) -> str:
         return os.path.join(self.root, container_id)
 
-    @contextmanager
-    def locked(self):
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
-        fd = os.open(os.path.join(self.root, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                     0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def locked(self) -> _Lock:
+        """Return a context manager that holds the exclusive lock on the root."""
+        return _Lock(self)
 
     def create(self, state: ContainerState, name: str | None) -> None:
         """Reserve the name and write the first state; raise Conflict if the name is taken."""
         with self.locked():
-            taken = {other.name: other.id for other in self.list()}
             if name:
-                if name in taken:
+                owner = self._owner(name)
+                if owner is not None:
                     raise Conflict(
                         f'container name "{name}" is already in use by container '
-                        f"{taken[name][:12]}: remove it with donkey rm {name} or pick "
-                        "another --name",
+                        f"{owner[:12]}: remove it with donkey rm {name} or pick another "
+                        "--name",
                         value=name,
                     )
                 state.config.name = name
             else:
                 state.config.name = _generated_name()
-                while state.config.name in taken:
+                while self._owner(state.config.name) is not None:
                     state.config.name = _generated_name()
             os.makedirs(self._dir(state.id), mode=0o700)
+            _write_file(os.path.join(self.names, state.config.name), state.id)
             self.save(state)
+            if state.config.auto_remove:
+                # After the state file: collect_garbage skips a marker it cannot load.
+                _write_file(os.path.join(self.auto_remove, state.id), "")
+
+    def _owner(self, name: str) -> str | None:
+        """Return the id of the container named name, or None when the name is free."""
+        try:
+            with open(os.path.join(self.names, name), encoding="utf-8") as stream:
+                owner = stream.read()
+        except FileNotFoundError:
+            return None
+        # An entry whose container is gone (donkey was killed during rm) frees its name.
+        return owner if owner and os.path.isdir(self._dir(owner)) else None
+
+    def _build_indexes(self) -> None:
+        """Index the containers of a root made by an older donkey. Call it under the lock."""
+        names = f"{self.names}.{os.getpid()}"
+        os.makedirs(names, mode=0o700, exist_ok=True)
+        os.makedirs(self.auto_remove, mode=0o700, exist_ok=True)
+        for state in self.list():
+            _write_file(os.path.join(names, state.name), state.id)
+            if state.config.auto_remove:
+                _write_file(os.path.join(self.auto_remove, state.id), "")
+        os.rename(names, self.names)
+
+    def auto_remove_ids(self) -> list[str]:
+        """Return the ids of the --rm containers on record."""
+        try:
+            return os.listdir(self.auto_remove)
+        except FileNotFoundError:
+            return []
+
+    def forget_auto_remove(self, container_id: str) -> None:
+        """Drop the --rm marker of a container whose state directory is gone."""
+        if not os.path.isdir(self._dir(container_id)):
+            _remove_file(os.path.join(self.auto_remove, container_id))
 
     def save(self, state: ContainerState) -> None:
         directory = self._dir(state.id)
         temporary = os.path.join(directory, f".state.json.{os.getpid()}")
         with open(temporary, "w", encoding="utf-8") as stream:
-            # dumps, not dump: only a one-shot encode uses the C encoder.
-            stream.write(json.dumps(state.to_dict()))
+            stream.write(jsontext.dumps(state.to_dict()))
         os.rename(temporary, os.path.join(directory, "state.json"))
 
-    def load(self, container_id: str) -> ContainerState:
+    def load(self, container_id: str, decode=jsontext.loads) -> ContainerState:
         path = os.path.join(self._dir(container_id), "state.json")
         try:
-            with open(path, encoding="utf-8") as stream:
-                return ContainerState.from_dict(json.load(stream))
+            with open(path, "rb") as stream:
+                return ContainerState.from_dict(decode(stream.read()))
         except FileNotFoundError:
             raise NotFound(f"no such container: {container_id}", value=container_id) from None
         except (ValueError, TypeError, KeyError) as error:
@@ -217,12 +256,15 @@ class StateStore:
             entries = os.listdir(self.root)
         except FileNotFoundError:
             return []
+        # Many documents: json's C parser soon makes up for its import (see jsontext).
+        import json
+
         states = []
         for entry in entries:
             if entry.startswith("."):
                 continue
             try:
-                states.append(self.load(entry))
+                states.append(self.load(entry, json.loads))
             except DonkeyError:
                 # A directory whose state.json is not written yet, or is gone already.
                 continue
@@ -245,5 +287,68 @@ class StateStore:
                            value=reference)
         raise NotFound(f"no such container: {reference}", value=reference)
 
-    def remove(self, container_id: str) -> None:
+    def remove(self, container_id: str, name: str | None = None) -> None:
+        """Remove the container's state directory and its index entries."""
+        if name is None:
+            try:
+                name = self.load(container_id).name
+            except DonkeyError:
+                pass
         remove_tree(self._dir(container_id))
+        _remove_file(os.path.join(self.auto_remove, container_id))
+        if name:
+            with self.locked():
+                if self._owner_entry(name) == container_id:
+                    _remove_file(os.path.join(self.names, name))
+
+    def _owner_entry(self, name: str) -> str | None:
+        try:
+            with open(os.path.join(self.names, name), encoding="utf-8") as stream:
+                return stream.read()
+        except FileNotFoundError:
+            return None
+
+
+class _Lock:
+    """The exclusive flock on `<root>/.lock`. Entering it also sets up missing indexes."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.fd = -1
+
+    def __enter__(self) -> StateStore:
+        os.makedirs(self.store.root, mode=0o711, exist_ok=True)
+        self.fd = os.open(os.path.join(self.store.root, ".lock"),
+                          os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            if not os.path.isdir(self.store.names):
+                self.store._build_indexes()
+        except BaseException:
+            os.close(self.fd)
+            raise
+        return self.store
+
+    def __exit__(self, *exc_info) -> None:
+        os.close(self.fd)
+
+
+def _write_file(path: str, text: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        # The index directory is gone, for instance removed by hand: make it again.
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+

@@ -1,0 +1,95 @@
+"""The state store's name and --rm indexes, in a temporary root (no root privileges needed)."""
+
+import json
+import os
+
+import pytest
+
+from donkey.config.container import ContainerConfig
+from donkey.errors import Conflict
+from donkey.runtime.state import ContainerState, StateStore
+
+
+def _state(auto_remove: bool = False) -> ContainerState:
+    config = ContainerConfig(id=os.urandom(32).hex(), name="", image="busybox",
+                             rootfs="/nonexistent", command=["true"], env=[], hostname="h",
+                             auto_remove=auto_remove)
+    return ContainerState(config=config)
+
+
+def test_create_records_the_name_and_rejects_it_twice(tmp_path):
+    store = StateStore(str(tmp_path))
+    first = _state()
+    store.create(first, "web")
+    assert (tmp_path / ".names" / "web").read_text() == first.id
+
+    with pytest.raises(Conflict, match=f'"web" is already in use by container {first.id[:12]}'):
+        store.create(_state(), "web")
+
+
+def test_remove_frees_the_name_and_the_rm_marker(tmp_path):
+    store = StateStore(str(tmp_path))
+    state = _state(auto_remove=True)
+    store.create(state, "job")
+    assert store.auto_remove_ids() == [state.id]
+
+    store.remove(state.id, state.name)
+    assert sorted(os.listdir(tmp_path / ".names")) == []
+    assert store.auto_remove_ids() == []
+    store.create(_state(), "job")
+
+
+def test_remove_without_the_name_reads_it_from_the_state(tmp_path):
+    store = StateStore(str(tmp_path))
+    state = _state()
+    store.create(state, "db")
+    store.remove(state.id)
+    assert not (tmp_path / ".names" / "db").exists()
+
+
+def test_name_of_a_vanished_container_is_free_again(tmp_path):
+    store = StateStore(str(tmp_path))
+    state = _state()
+    store.create(state, "ghost")
+    # As if donkey was killed during rm, after the state directory was removed.
+    os.rename(tmp_path / state.id, tmp_path / "elsewhere")
+
+    replacement = _state()
+    store.create(replacement, "ghost")
+    assert (tmp_path / ".names" / "ghost").read_text() == replacement.id
+
+
+def test_generated_names_are_recorded_and_unique(tmp_path):
+    store = StateStore(str(tmp_path))
+    states = [_state() for _ in range(40)]
+    for state in states:
+        store.create(state, None)
+    names = {state.name for state in states}
+    assert len(names) == 40
+    assert set(os.listdir(tmp_path / ".names")) == names
+
+
+def test_root_of_an_older_donkey_gets_its_indexes(tmp_path):
+    # Containers written before the indexes existed: state directories only.
+    old = _state(auto_remove=True)
+    old.config.name = "legacy"
+    os.makedirs(tmp_path / old.id)
+    (tmp_path / old.id / "state.json").write_text(json.dumps(old.to_dict()))
+
+    store = StateStore(str(tmp_path))
+    with pytest.raises(Conflict):
+        store.create(_state(), "legacy")
+    assert store.auto_remove_ids() == [old.id]
+
+
+def test_state_round_trips_through_the_store(tmp_path):
+    store = StateStore(str(tmp_path))
+    state = _state()
+    state.cgroup_paths = {"memory": "/sys/fs/cgroup/memory/donkey/x"}
+    store.create(state, "round")
+    loaded = store.load(state.id)
+    assert loaded.to_dict() == state.to_dict()
+    # The file is plain JSON that other tools (and json itself) read.
+    with open(tmp_path / state.id / "state.json") as stream:
+        assert json.load(stream) == state.to_dict()
+    assert [other.id for other in store.list()] == [state.id]
