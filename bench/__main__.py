@@ -13,7 +13,7 @@ from bench import report, suite
 from bench.harness import BenchError, Result
 from bench.sandbox import Sandbox, find_donkey
 
-ALL = ("start", "cgroups", "batches", "ps", "memory", "unpack")
+ALL = ("start", "oci", "cgroups", "batches", "ps", "memory", "unpack")
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     with Sandbox(find_donkey(args.donkey), keep=args.keep) as box:
         steps = {
             "start": lambda: suite.start_to_exit(box, args.runs, args.warmup),
+            "oci": lambda: suite.oci_cycle(box),
             "cgroups": lambda: suite.cgroup_cost(box, args.runs, args.warmup),
             "batches": lambda: suite.batches(box, args.sequential, args.parallel, args.rounds),
             "ps": lambda: suite.ps_stopped(box, args.stopped, args.runs),

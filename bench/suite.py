@@ -100,6 +100,18 @@ def batches(box: Sandbox, sequential: int, parallel: int, rounds: int) -> list[R
     return results
 
 
+def oci_cycle(box: Sandbox) -> list[Result]:
+    """Time the create, start and delete calls that containerd makes, against runc."""
+    result = Result("create/start/delete cycle", "donkey create + start + delete",
+                    "runc create + start + delete")
+    if not has_command(box, "create"):
+        # NOTE: donkey has no OCI face (create, start, delete on a bundle) yet.
+        result.skipped = "donkey has no OCI create/start/delete commands yet"
+    else:
+        result.failed = "the OCI cycle benchmark is not written yet"
+    return [result]
+
+
 def image_unpack() -> list[Result]:
     result = Result("image unpack", "donkey pull", None)
     result.skipped = "not applicable: donkey has no registry pull yet"

@@ -90,8 +90,10 @@ class Manager:
                     break
                 except CgroupError as error:
                     # Another donkey removed the empty parent between our mkdir of it and
-                    # of the level below (remove_parent); make the levels again.
-                    if error.errno != errno_codes.ENOENT or attempt == _CREATE_ATTEMPTS - 1:
+                    # of the level below (remove_parent); make the levels again. A file
+                    # of a cgroup being removed gives ENODEV instead of ENOENT.
+                    if (error.errno not in (errno_codes.ENOENT, errno_codes.ENODEV)
+                            or attempt == _CREATE_ATTEMPTS - 1):
                         raise
                     log.debug("parent of %s vanished while creating it, retrying",
                               container_id)

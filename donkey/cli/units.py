@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from donkey.errors import InvalidArgument
 
-# Docker's RAMInBytes: binary multiples, case-insensitive, an optional trailing "b".
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:b|ib)?$", re.IGNORECASE)
+# Docker's RAMInBytes: binary multiples, case-insensitive, an optional trailing "b", that is
+# ^(\d+(\.\d+)?)\s*([kmgtp]?)(b|ib)?$. It is parsed by hand because importing re costs
+# about 5 ms on every `donkey run -m`.
 _MULTIPLIER = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -17,15 +16,33 @@ def parse_bytes(text: str, *, allow_unlimited: bool = False, flag: str = "size")
     if allow_unlimited and value == "-1":
         return -1
 
-    match = _SIZE.match(value)
-    if match is None:
+    parsed = _split_size(value)
+    if parsed is None:
         accepted = "a number with an optional unit b, k, m, g or t (binary: 1k = 1024)"
         if allow_unlimited:
             accepted += ", or -1 for unlimited"
         raise InvalidArgument(f"invalid {flag} {text!r}: use {accepted}", value=text)
 
-    number, unit = match.groups()
-    return int(float(number) * _MULTIPLIER[unit.lower()])
+    number, unit = parsed
+    return int(float(number) * _MULTIPLIER[unit])
+
+
+def _split_size(value: str) -> tuple[str, str] | None:
+    """Split "1.5 GiB" into ("1.5", "g"), or return None when value is not a size."""
+    rest = value.lower()
+    if rest.endswith("ib"):
+        rest = rest[:-2]
+    elif rest.endswith("b"):
+        rest = rest[:-1]
+    unit = ""
+    if rest and rest[-1] in "kmgtp":
+        unit = rest[-1]
+        rest = rest[:-1]
+    number = rest.rstrip()
+    parts = number.split(".")
+    if len(parts) > 2 or not all(part.isdecimal() for part in parts):
+        return None
+    return number, unit
 
 
 def parse_cpus(text: str, *, flag: str = "--cpus") -> float:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from donkey.cli import units
 from donkey.cli.units import parse_bytes, parse_cpus
 from donkey.errors import InvalidArgument
 
@@ -42,3 +45,17 @@ def test_parse_cpus():
 def test_parse_cpus_rejects(text):
     with pytest.raises(InvalidArgument, match="greater than 0"):
         parse_cpus(text)
+
+
+SIZE_PATTERN = r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:b|ib)?$"
+
+
+@pytest.mark.parametrize("text", [
+    "100m", "100M", "1.5g", "512", "100mb", "100MiB", "100ib", "100b", "100 m", "100  kb",
+    "1.", "1..5", ".5", "", "b", "m", "100x", "100mm", "100kibb", "1e3", "1 .5", "100 b",
+    "100\tm", "0.0k", "1.5.2m", "100 ", "ib", "kib", "10gib", "10Gb", "10P", "10tb",
+])
+def test_size_split_matches_docker_pattern(text):
+    match = re.match(SIZE_PATTERN, text, re.IGNORECASE)
+    expected = (match.group(1), match.group(2).lower()) if match else None
+    assert units._split_size(text) == expected
