@@ -202,9 +202,14 @@ def _main_click(args: list[str]) -> None:
 
 
 def _describe_os_error(error: OSError) -> str:
-    where = f" {error.filename}" if error.filename else ""
-    return (f"{error.strerror or error}:{where}: check the path and its permissions "
-            "(state lives in --root, images and layers in --data-root)")
+    where = f": {error.filename}" if error.filename else ""
+    if error.errno == errno.ENOSPC:
+        advice = ("free space on the filesystem of --root (state) or --data-root (images "
+                  "and layers)")
+    else:
+        advice = ("check the path and its permissions (state lives in --root, images and "
+                  "layers in --data-root)")
+    return f"{error.strerror or error}{where}: {advice}"
 
 
 def parse_run_fast(args: list[str]) -> dict | None:

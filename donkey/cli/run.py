@@ -74,7 +74,7 @@ def run_container(engine, interactive=False, tty=False, detach=False, auto_remov
     The keyword arguments are the click parameters of `run`, by the same names.
     """
     require_root()
-    from donkey.runtime.state import ContainerState, new_id
+    from donkey.runtime.state import ContainerState, new_id, process_start_time
 
     if name is not None:
         cfg.validate_name(name)
@@ -136,7 +136,9 @@ def run_container(engine, interactive=False, tty=False, detach=False, auto_remov
     )
 
     engine.collect_garbage()
-    state = ContainerState(config=config, init=init, restart_policy=restart)
+    state = ContainerState(config=config, init=init, restart_policy=restart,
+                           creator_pid=os.getpid(),
+                           creator_start_time=process_start_time(os.getpid()) or 0)
     engine.states.create(state, name)
 
     try:

@@ -83,10 +83,12 @@ class ContainerConfig(Record):
 
 
 def validate_name(name: str) -> str:
-    if len(name) < 2 or name[0] not in _ALPHANUMERIC or not _NAME_CHARS.issuperset(name):
+    # 255: the name is also a file name in the state root's name index.
+    if (not 2 <= len(name) <= 255 or name[0] not in _ALPHANUMERIC
+            or not _NAME_CHARS.issuperset(name)):
         raise InvalidArgument(
-            f"invalid container name {name!r}: use letters, digits, '_', '.' and '-', "
-            "starting with a letter or digit, at least 2 characters",
+            f"invalid container name {name!r}: use 2 to 255 letters, digits, '_', '.' and "
+            "'-', starting with a letter or digit",
             value=name,
         )
     return name

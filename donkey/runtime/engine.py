@@ -150,7 +150,7 @@ class Engine(Record):
                 # Being removed, or removed by a donkey that was killed halfway.
                 self.states.forget_auto_remove(container_id)
                 continue
-            if state.pid and not state.is_alive() and not state.monitor_is_alive():
+            if state.is_abandoned():
                 log.info("removing leftover --rm container %s", state.id)
                 try:
                     self.remove(state)

@@ -149,6 +149,15 @@ def _start_phase(spec: dict) -> None:
     config = state.config
     state.monitor_pid = os.getpid()
     state.monitor_start_time = process_start_time(os.getpid()) or 0
+    try:
+        # Saved at once: garbage collection must not take a container that a live monitor
+        # is starting for a CLI that was killed meanwhile.
+        engine.states.save(state)
+    except OSError as error:
+        # The container was removed meanwhile (donkey rm -f).
+        _report(spec, {"error": f"container {state.name} was removed while it started: "
+                                f"{error.strerror}", "code": 125})
+        return
     resources = Resources(**config.resources) if config.resources else None
 
     stdin_read = stdin_write = None

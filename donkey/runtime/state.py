@@ -31,7 +31,7 @@ class ContainerState(Record):
     FIELDS = ("config", "status", "created", "pid", "pid_start_time", "started_at",
               "finished_at", "exit_code", "oom_killed", "memory_peak", "cgroup_paths",
               "data_dir", "monitor_pid", "monitor_start_time", "log_path", "init",
-              "restart_policy", "restart_count", "error")
+              "restart_policy", "restart_count", "error", "creator_pid", "creator_start_time")
 
     def __init__(
         self,
@@ -54,6 +54,8 @@ class ContainerState(Record):
         restart_policy: str = "no",
         restart_count: int = 0,
         error: str = "",
+        creator_pid: int = 0,
+        creator_start_time: int = 0,
     ) -> None:
         self.config = config
         self.status = status
@@ -75,6 +77,9 @@ class ContainerState(Record):
         self.restart_policy = restart_policy
         self.restart_count = restart_count
         self.error = error
+        # The donkey process that created the container, identified like the init.
+        self.creator_pid = creator_pid
+        self.creator_start_time = creator_start_time
 
     @property
     def id(self) -> str:
@@ -107,6 +112,18 @@ class ContainerState(Record):
         if not self.monitor_pid:
             return False
         return process_start_time(self.monitor_pid) == self.monitor_start_time
+
+    def is_abandoned(self) -> bool:
+        """Tell whether no process will ever record this container's exit.
+
+        True when the init and its monitor are gone, or when the container never got an
+        init because the donkey that created it was killed before the fork.
+        """
+        if self.pid:
+            return not self.is_alive() and not self.monitor_is_alive()
+        if self.status != CREATED or not self.creator_pid or self.monitor_is_alive():
+            return False
+        return process_start_time(self.creator_pid) != self.creator_start_time
 
     def observed_status(self) -> str:
         """Return the status as the processes show it, not only as the last save recorded it.
@@ -194,12 +211,20 @@ class StateStore:
                 state.config.name = _generated_name()
                 while self._owner(state.config.name) is not None:
                     state.config.name = _generated_name()
-            os.makedirs(self._dir(state.id), mode=0o700)
-            _write_file(os.path.join(self.names, state.config.name), state.id)
-            self.save(state)
-            if state.config.auto_remove:
-                # After the state file: collect_garbage skips a marker it cannot load.
-                _write_file(os.path.join(self.auto_remove, state.id), "")
+            name_entry = os.path.join(self.names, state.config.name)
+            try:
+                os.makedirs(self._dir(state.id), mode=0o700)
+                _write_file(name_entry, state.id)
+                self.save(state)
+                if state.config.auto_remove:
+                    _write_file(os.path.join(self.auto_remove, state.id), "")
+            except BaseException:
+                # For example a full disk: free the name again and leave no directory behind.
+                remove_tree(self._dir(state.id))
+                _remove_file(os.path.join(self.auto_remove, state.id))
+                if self._owner_entry(state.config.name) == state.id:
+                    _remove_file(name_entry)
+                raise
 
     def _owner(self, name: str) -> str | None:
         """Return the id of the container named name, or None when the name is free."""
@@ -208,26 +233,43 @@ class StateStore:
                 owner = stream.read()
         except FileNotFoundError:
             return None
-        # An entry whose container is gone (donkey was killed during rm) frees its name.
-        return owner if owner and os.path.isdir(self._dir(owner)) else None
+        if owner and os.path.exists(os.path.join(self._dir(owner), "state.json")):
+            return owner
+        # The entry's container is gone (donkey was killed during rm), or its creation
+        # stopped before the first state was written: the name is free again.
+        if owner:
+            remove_tree(self._dir(owner))
+        return None
 
     def _build_indexes(self) -> None:
-        """Index the containers of a root made by an older donkey. Call it under the lock."""
-        names = f"{self.names}.{os.getpid()}"
-        os.makedirs(names, mode=0o700, exist_ok=True)
-        os.makedirs(self.auto_remove, mode=0o700, exist_ok=True)
-        for state in self.list():
-            _write_file(os.path.join(names, state.name), state.id)
-            if state.config.auto_remove:
-                _write_file(os.path.join(self.auto_remove, state.id), "")
-        os.rename(names, self.names)
+        """Make the missing indexes from the states, as on a root of an older donkey.
+
+        Call it under the lock. Each index appears whole, by a rename, so a reader never
+        takes a half-built one for the truth.
+        """
+        states = self.list()
+        for index, entries in (
+            (self.names, {state.name: state.id for state in states}),
+            (self.auto_remove, {state.id: "" for state in states if state.config.auto_remove}),
+        ):
+            if os.path.isdir(index):
+                continue
+            building = f"{index}.{os.getpid()}"
+            remove_tree(building)
+            os.makedirs(building, mode=0o700)
+            for entry, text in entries.items():
+                _write_file(os.path.join(building, entry), text)
+            os.rename(building, index)
 
     def auto_remove_ids(self) -> list[str]:
         """Return the ids of the --rm containers on record."""
         try:
             return os.listdir(self.auto_remove)
         except FileNotFoundError:
-            return []
+            # A new root, or one of an older donkey: taking the lock builds the index.
+            with self.locked():
+                pass
+            return os.listdir(self.auto_remove)
 
     def forget_auto_remove(self, container_id: str) -> None:
         """Drop the --rm marker of a container whose state directory is gone."""
@@ -256,13 +298,14 @@ class StateStore:
             entries = os.listdir(self.root)
         except FileNotFoundError:
             return []
+        entries = [entry for entry in entries if not entry.startswith(".")]
+        if not entries:
+            return []
         # Many documents: json's C parser soon makes up for its import (see jsontext).
         import json
 
         states = []
         for entry in entries:
-            if entry.startswith("."):
-                continue
             try:
                 states.append(self.load(entry, json.loads))
             except DonkeyError:
@@ -322,7 +365,7 @@ class _Lock:
                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
-            if not os.path.isdir(self.store.names):
+            if not (os.path.isdir(self.store.names) and os.path.isdir(self.store.auto_remove)):
                 self.store._build_indexes()
         except BaseException:
             os.close(self.fd)

@@ -105,7 +105,7 @@ def test_cpu_flags_land_in_files(donkey):
 def test_init_is_in_every_recorded_cgroup(donkey):
     # The init joins its v1 cgroups itself (through `tasks`) and the parent moves it into
     # cgroup2: the host must see it in each directory recorded in the state.
-    state = limits_of_running(donkey, "-m", "64m")
+    state = limits_of_running(donkey)
     try:
         with open(f"/proc/{state['pid']}/cgroup") as stream:
             placed = {line.split(":", 2)[2].strip() for line in stream}

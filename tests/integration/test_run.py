@@ -465,6 +465,28 @@ def test_garbage_collection_spares_recording_run(donkey):
         recorder.wait()
 
 
+def test_garbage_collection_takes_start_killed_before_fork(donkey):
+    # donkey run --rm killed after it wrote the state and before it forked the init.
+    creator = subprocess.Popen(["true"])
+    creator.wait()
+    killed = donkey.popen("run", "--rm", "--name", "early", "busybox", "sleep", "30")
+    state = donkey.wait_for_running()
+    killed.kill()
+    killed.wait()
+    os.kill(state["pid"], 9)
+    path = os.path.join(donkey.root, state["config"]["id"], "state.json")
+    with open(path) as stream:
+        record = json.load(stream)
+    record.update(status="created", pid=0, pid_start_time=0, monitor_pid=0,
+                  creator_pid=creator.pid, creator_start_time=1)
+    with open(path, "w") as stream:
+        json.dump(record, stream)
+
+    result = donkey("run", "--rm", "--name", "early", "busybox", "true")
+    assert result.returncode == 0, result.stderr
+    assert donkey.states() == []
+
+
 def test_init_hides_caller_command_line(donkey):
     env = dict(donkey.env, HOST_ONLY="host-value")
     result = donkey("run", "--rm", "--init", "-e", "PASSWORD=hunter2", "busybox", "sh", "-c",

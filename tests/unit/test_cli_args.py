@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 from donkey.cli.main import rewrite_legacy_flags
@@ -46,3 +47,13 @@ def test_json_log_records(tmp_path):
     assert records[0]["msg"] == "hello world"
     assert records[0]["time"][4] == "-"
     assert records[0]["time"][-3] == ":"
+
+
+def test_os_error_without_file_name_reads_cleanly():
+    from donkey.cli.main import _describe_os_error
+
+    full = _describe_os_error(OSError(errno.ENOSPC, "No space left on device"))
+    assert full == ("No space left on device: free space on the filesystem of --root (state) "
+                    "or --data-root (images and layers)")
+    denied = _describe_os_error(PermissionError(errno.EACCES, "Permission denied", "/x"))
+    assert denied.startswith("Permission denied: /x: check the path and its permissions")

@@ -80,12 +80,13 @@ def test_parse_volume_missing_source(tmp_path):
     assert "does not exist" in str(raised.value)
 
 
-@pytest.mark.parametrize("name", ["web", "my_app.1", "a-b"])
+@pytest.mark.parametrize("name", ["web", "my_app.1", "a-b", "n" * 255])
 def test_validate_name_accepts(name):
     assert cfg.validate_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["a", "-x", "has space", "slash/name", ""])
+@pytest.mark.parametrize("name", ["a", "-x", "has space", "slash/name", "", "n" * 256,
+                                  "web\n"])
 def test_validate_name_rejects(name):
     with pytest.raises(InvalidArgument):
         cfg.validate_name(name)

@@ -1,13 +1,15 @@
 """The state store's name and --rm indexes, in a temporary root (no root privileges needed)."""
 
+import errno
 import json
 import os
+import subprocess
 
 import pytest
 
 from donkey.config.container import ContainerConfig
 from donkey.errors import Conflict
-from donkey.runtime.state import ContainerState, StateStore
+from donkey.runtime.state import ContainerState, StateStore, process_start_time
 
 
 def _state(auto_remove: bool = False) -> ContainerState:
@@ -93,3 +95,67 @@ def test_state_round_trips_through_the_store(tmp_path):
     with open(tmp_path / state.id / "state.json") as stream:
         assert json.load(stream) == state.to_dict()
     assert [other.id for other in store.list()] == [state.id]
+
+
+def test_failed_create_frees_the_name(tmp_path, monkeypatch):
+    store = StateStore(str(tmp_path))
+    state = _state(auto_remove=True)
+
+    def full_disk(_state):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "save", full_disk)
+    with pytest.raises(OSError):
+        store.create(state, "full")
+    monkeypatch.undo()
+
+    assert not (tmp_path / state.id).exists()
+    assert not (tmp_path / ".names" / "full").exists()
+    assert store.auto_remove_ids() == []
+    store.create(_state(), "full")
+
+
+def test_name_of_a_create_without_state_file_is_free(tmp_path):
+    store = StateStore(str(tmp_path))
+    store.create(_state(), "warmup")
+    # As if donkey was killed between the directory and the first state file.
+    stuck = "c" * 64
+    os.makedirs(tmp_path / stuck)
+    (tmp_path / ".names" / "stuck").write_text(stuck)
+
+    store.create(_state(), "stuck")
+    assert not (tmp_path / stuck).exists()
+
+
+def test_missing_auto_remove_index_is_rebuilt(tmp_path):
+    store = StateStore(str(tmp_path))
+    state = _state(auto_remove=True)
+    store.create(state, "job")
+    os.unlink(tmp_path / ".auto-remove" / state.id)
+    os.rmdir(tmp_path / ".auto-remove")
+
+    assert store.auto_remove_ids() == [state.id]
+    assert (tmp_path / ".names" / "job").read_text() == state.id
+
+
+def test_fresh_root_has_empty_indexes(tmp_path):
+    store = StateStore(str(tmp_path / "new"))
+    assert store.auto_remove_ids() == []
+    assert sorted(os.listdir(tmp_path / "new")) == [".auto-remove", ".lock", ".names"]
+
+
+def test_state_without_init_is_abandoned_when_its_creator_is_gone():
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    orphan = _state(auto_remove=True)
+    orphan.creator_pid = finished.pid
+    orphan.creator_start_time = 1
+    assert orphan.is_abandoned()
+
+    creating = _state(auto_remove=True)
+    creating.creator_pid = os.getpid()
+    creating.creator_start_time = process_start_time(os.getpid())
+    assert not creating.is_abandoned()
+
+    # A state from before creators were recorded is never taken for abandoned.
+    assert not _state(auto_remove=True).is_abandoned()
