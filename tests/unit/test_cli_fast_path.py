@@ -73,6 +73,70 @@ def test_fast_parse_declines_other_commands(args):
     assert cli_main.parse_run_fast(args) is None
 
 
+GLOBALS_AGREEING = [
+    [],
+    ["--root", "/tmp/state"],
+    ["--root=/tmp/state", "--debug"],
+    ["--data-root", "/d", "--cgroup-parent", "p/q", "--storage-driver", "vfs"],
+    ["--log", "/tmp/donkey.log", "--log-format", "json", "--log-level", "info"],
+    ["--log-level=error", "--log-level", "debug"],
+]
+
+GLOBALS_LEFT_TO_CLICK = [
+    ["--help"], ["--version"], ["--log-level", "loud"], ["--storage-driver=zfs"],
+    ["--debug=yes"], ["--bogus"], ["--", "run"], ["--root", "--debug"],
+]
+
+
+def click_group_params(args: list[str], monkeypatch) -> dict:
+    for variable in ("DONKEY_ROOT", "DONKEY_DATA_ROOT", "DONKEY_CGROUP_PARENT",
+                     "DONKEY_STORAGE_DRIVER"):
+        monkeypatch.delenv(variable, raising=False)
+    context = cli_main.cli.make_context("donkey", [*args, "run", "true"])
+    return dict(context.params)
+
+
+@pytest.mark.parametrize("args", GLOBALS_AGREEING, ids=" ".join)
+def test_fast_globals_match_click(args, monkeypatch):
+    expected = click_group_params(args, monkeypatch)
+    parsed = cli_main.parse_globals_fast([*args, "run", "true"])
+    assert parsed is not None, f"fast path declined {args}"
+    options, rest = parsed
+    assert options == expected
+    assert rest == ["run", "true"]
+
+
+@pytest.mark.parametrize("args", GLOBALS_LEFT_TO_CLICK, ids=" ".join)
+def test_fast_globals_decline_unusual_input(args):
+    assert cli_main.parse_globals_fast([*args, "run", "true"]) is None
+
+
+def test_fast_globals_decline_missing_value():
+    assert cli_main.parse_globals_fast(["--root"]) is None
+
+
+def test_fast_globals_read_environment(monkeypatch):
+    monkeypatch.setenv("DONKEY_ROOT", "/env/root")
+    monkeypatch.setenv("DONKEY_STORAGE_DRIVER", "vfs")
+    options, _ = cli_main.parse_globals_fast(["run", "true"])
+    assert options["root"] == "/env/root"
+    assert options["storage_driver"] == "vfs"
+    monkeypatch.setenv("DONKEY_STORAGE_DRIVER", "zfs")
+    assert cli_main.parse_globals_fast(["run", "true"]) is None
+
+
+def test_fast_global_options_exist_in_click():
+    # The defaults are compared by test_fast_globals_match_click with no options given.
+    options = {name: parameter for parameter in cli_main.cli.params for name in parameter.opts}
+    for flag, (name, variable, _, accepted) in cli_main.FAST_GLOBAL_OPTIONS.items():
+        parameter = options.get(flag)
+        assert parameter is not None, f"{flag} is not a global option"
+        assert parameter.name == name, flag
+        assert parameter.envvar == variable, flag
+        choices = getattr(parameter.type, "choices", None)
+        assert (tuple(choices) if choices else None) == accepted, flag
+
+
 def test_fast_parse_declines_bad_storage_driver(monkeypatch):
     monkeypatch.setenv("DONKEY_STORAGE_DRIVER", "zfs")
     assert cli_main.parse_run_fast(["run", "true"]) is None
