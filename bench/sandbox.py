@@ -6,6 +6,7 @@ Everything lives under one temporary directory and one cgroup parent,
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 from bench.harness import BenchError, last_line, run_command
 
@@ -188,9 +190,8 @@ class Sandbox:
             if not os.path.isdir(top):
                 continue
             for directory, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
-                try:
-                    os.rmdir(directory)
-                except OSError as error:
+                error = _rmdir_when_released(directory)
+                if error is not None:
                     problems.append(f"rmdir {directory} failed: {error.strerror}")
         for directory in self._new_tops:
             try:
@@ -225,3 +226,22 @@ def _hierarchies() -> list[str]:
             if fstype in ("cgroup", "cgroup2") and mountpoint.startswith(CGROUP_ROOT):
                 mountpoints.append(mountpoint)
     return mountpoints
+
+
+def _rmdir_when_released(directory: str, timeout: float = 2.0) -> OSError | None:
+    """Remove a cgroup directory and return None, or the error once timeout has passed.
+
+    rmdir fails with EBUSY while the kernel is still releasing the tasks of a container
+    that has just exited, so it is tried again for a while.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(directory)
+            return None
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                return error
+            time.sleep(0.02)
