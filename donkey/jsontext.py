@@ -2,7 +2,7 @@
 
 Importing json imports re, and re imports enum, functools and collections: about 6 ms on
 every `donkey run`, a fifth of a container start. The state files, the parent/child channel
-and image.json hold only dicts, lists, strings, numbers, booleans and None. dumps() writes
+and image.json contain only dicts, lists, strings, numbers, booleans and None. dumps() writes
 them exactly as json.dumps() does with its defaults, and loads() reads any JSON text as
 json.loads() does. loads() also takes a few texts that json.loads() rejects: control
 characters inside strings (as strict=False allows) and numbers such as 01 or .5.
@@ -98,7 +98,7 @@ def _quote(text: str) -> str:
 
 
 def loads(text: str | bytes):
-    """Parse JSON text (str, or UTF-8 bytes) and return the value; ValueError if invalid."""
+    """Parse JSON text (str, or UTF-8 bytes) and return the value, or raise ValueError."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8")
     try:
@@ -139,7 +139,7 @@ def _value(text: str, index: int):
             return float(token), end
         return int(token), end
     except ValueError:
-        raise ValueError(f"invalid JSON: bad number {token!r} at character {index}") from None
+        raise ValueError(f"invalid JSON: invalid number {token!r} at character {index}") from None
 
 
 def _string(text: str, index: int) -> tuple[str, int]:
@@ -166,13 +166,13 @@ def _string(text: str, index: int) -> tuple[str, int]:
             chunks.append(_UNESCAPES[escape])
             index = backslash + 2
         else:
-            raise ValueError(f"invalid JSON: bad escape \\{escape} at character {backslash}")
+            raise ValueError(f"invalid JSON: invalid escape \\{escape} at character {backslash}")
 
 
 def _hex4(text: str, index: int) -> int:
     digits = text[index:index + 4]
     if len(digits) != 4 or not all(char in "0123456789abcdefABCDEF" for char in digits):
-        raise ValueError(f"invalid JSON: bad \\u escape at character {index - 2}")
+        raise ValueError(f"invalid JSON: invalid \\u escape at character {index - 2}")
     return int(digits, 16)
 
 

@@ -120,7 +120,7 @@ class Cgroup:
         return warnings
 
     def add_process(self, pid: int, v1: bool = True) -> None:
-        """Move process pid into every directory; with v1=False, into the cgroup2 one only."""
+        """Move process pid into every directory, or with v1=False into the cgroup2 one only."""
         # cpuset first: the other hierarchies accept any task, so a cpuset failure
         # (ENOSPC, empty set) is reported before the task is half placed.
         ordered = self._ordered_v1_directories() if v1 else []
@@ -134,7 +134,7 @@ class Cgroup:
 
         Moving a whole process (cgroup.procs) takes the kernel's global threadgroup lock,
         whose writer waits for an RCU grace period: 10 to 15 ms on the benchmark machine,
-        half of a runc start. Writing 0 to a v1 `tasks` file moves only the calling thread
+        about half of a runc start. Writing 0 to a v1 `tasks` file moves only the calling thread
         and skips that lock. For a process with one thread, such as the container's init
         before it execs, the result is the same. cgroup2 has no such file: add_process
         with v1=False moves the process there.

@@ -74,7 +74,7 @@ def run_container(engine, interactive=False, tty=False, detach=False, auto_remov
     The keyword arguments are the click parameters of `run`, by the same names.
     """
     require_root()
-    from donkey.runtime.state import ContainerState, new_id, process_start_time
+    from donkey.runtime.state import ContainerState, new_id, own_start_time
 
     if name is not None:
         cfg.validate_name(name)
@@ -137,8 +137,7 @@ def run_container(engine, interactive=False, tty=False, detach=False, auto_remov
 
     engine.collect_garbage()
     state = ContainerState(config=config, init=init, restart_policy=restart,
-                           creator_pid=os.getpid(),
-                           creator_start_time=process_start_time(os.getpid()) or 0)
+                           creator_pid=os.getpid(), creator_start_time=own_start_time())
     engine.states.create(state, name)
 
     try:

@@ -159,6 +159,7 @@ def _start(config, channel, layer_dir, rootfs_dir, die_with_parent, step, reaper
 
 def _join_cgroup(path: str) -> None:
     """Move this thread, which is the whole process before execve, into a v1 cgroup."""
+    # Not CgroupFS.write: its debug log would reach the container's own streams here.
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:

@@ -134,7 +134,7 @@ def _start_phase(spec: dict) -> None:
     from donkey.logs.engine import configure, get_logger, shutdown
     from donkey.runtime import spawn
     from donkey.runtime.engine import Engine
-    from donkey.runtime.state import process_start_time
+    from donkey.runtime.state import own_start_time
 
     engine = Engine(**spec["engine"])
     configure(spec.get("log_level") or "warning", "json",
@@ -148,7 +148,7 @@ def _start_phase(spec: dict) -> None:
         return
     config = state.config
     state.monitor_pid = os.getpid()
-    state.monitor_start_time = process_start_time(os.getpid()) or 0
+    state.monitor_start_time = own_start_time()
     try:
         # Saved at once: garbage collection must not take a container that a live monitor
         # is starting for a CLI that was killed meanwhile.

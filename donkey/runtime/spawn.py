@@ -22,7 +22,13 @@ from donkey.record import Record
 from donkey.runtime.channel import Channel
 from donkey.runtime.engine import Engine
 from donkey.runtime.paths import remove_tree
-from donkey.runtime.state import EXITED, RUNNING, ContainerState, process_start_time
+from donkey.runtime.state import (
+    EXITED,
+    RUNNING,
+    ContainerState,
+    own_start_time,
+    process_start_time,
+)
 
 log = get_logger("spawn")
 
@@ -120,8 +126,8 @@ def start(engine: Engine, state: ContainerState, resources=None,
                 # with an eventfd registered before the command starts.
                 cgroup.watch_oom()
 
-        # The child joins its v1 cgroups itself, which is 10 to 15 ms faster than moving it
-        # from here (see Cgroup.self_join_files); the parent still moves it into cgroup2.
+        # The child joins its v1 cgroups itself, because that skips a 10 to 15 ms kernel wait
+        # (see Cgroup.self_join_files). The parent still moves it into cgroup2.
         join_files = cgroup.self_join_files() if cgroup is not None else []
         parent_end, child_end = Channel.pair()
 
@@ -146,7 +152,7 @@ def start(engine: Engine, state: ContainerState, resources=None,
             # A foreground run records the exit itself, so it is the container's monitor:
             # garbage collection and rm in other processes wait for it instead of racing it.
             state.monitor_pid = os.getpid()
-            state.monitor_start_time = process_start_time(state.monitor_pid) or 0
+            state.monitor_start_time = own_start_time()
         engine.states.save(state)
         log.debug("forked container init pid %d for %s", pid, config.id)
 

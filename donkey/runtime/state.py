@@ -156,6 +156,19 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+_own_start: tuple[int, int] = (0, 0)
+
+
+def own_start_time() -> int:
+    """Return this process's start time as process_start_time reads it, once per process."""
+    global _own_start
+    pid = os.getpid()
+    if _own_start[0] != pid:
+        # Keyed by pid, so that a forked child does not take its parent's value.
+        _own_start = (pid, process_start_time(pid) or 0)
+    return _own_start[1]
+
+
 def new_id() -> str:
     # os.urandom rather than secrets: secrets imports hmac and OpenSSL (about 4 ms a start).
     return os.urandom(32).hex()
@@ -228,24 +241,21 @@ class StateStore:
 
     def _owner(self, name: str) -> str | None:
         """Return the id of the container named name, or None when the name is free."""
-        try:
-            with open(os.path.join(self.names, name), encoding="utf-8") as stream:
-                owner = stream.read()
-        except FileNotFoundError:
+        owner = self._owner_entry(name)
+        if not owner:
             return None
-        if owner and os.path.exists(os.path.join(self._dir(owner), "state.json")):
+        if os.path.exists(os.path.join(self._dir(owner), "state.json")):
             return owner
         # The entry's container is gone (donkey was killed during rm), or its creation
-        # stopped before the first state was written: the name is free again.
-        if owner:
-            remove_tree(self._dir(owner))
+        # stopped before the first state was written. Either way the name is free again.
+        remove_tree(self._dir(owner))
         return None
 
     def _build_indexes(self) -> None:
         """Make the missing indexes from the states, as on a root of an older donkey.
 
         Call it under the lock. Each index appears whole, by a rename, so a reader never
-        takes a half-built one for the truth.
+        sees a half-built one.
         """
         states = self.list()
         for index, entries in (
@@ -345,6 +355,7 @@ class StateStore:
                     _remove_file(os.path.join(self.names, name))
 
     def _owner_entry(self, name: str) -> str | None:
+        """Return the id written in the name's entry, or None when there is no entry."""
         try:
             with open(os.path.join(self.names, name), encoding="utf-8") as stream:
                 return stream.read()
@@ -377,12 +388,8 @@ class _Lock:
 
 
 def _write_file(path: str, text: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:
-        # The index directory is gone, for instance removed by hand: make it again.
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    # Only called under the lock, which has made the index directories.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, text.encode())
     finally:

@@ -244,7 +244,7 @@ def test_v1_add_process_writes_cpuset_first(tmp_path):
     assert {value for _, value in fs.writes} == {"4242"}
 
 
-def test_v1_self_join_files_are_tasks_files_cpuset_first(tmp_path):
+def test_v1_self_join_cpuset_first(tmp_path):
     info, fs = make_v1(tmp_path)
     cgroup = Manager("donkey", info, fs).create("c1")
 
@@ -262,7 +262,7 @@ def test_v1_add_process_without_v1_writes_nothing(tmp_path):
     assert fs.writes == []
 
 
-def test_v2_has_no_self_join_files_and_moves_the_process(tmp_path):
+def test_v2_parent_moves_process(tmp_path):
     info, fs = make_v2(tmp_path)
     cgroup = Manager("donkey", info, fs).create("c1")
     fs.writes.clear()

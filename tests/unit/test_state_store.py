@@ -41,7 +41,7 @@ def test_remove_frees_the_name_and_the_rm_marker(tmp_path):
     store.create(_state(), "job")
 
 
-def test_remove_without_the_name_reads_it_from_the_state(tmp_path):
+def test_remove_finds_name_in_state(tmp_path):
     store = StateStore(str(tmp_path))
     state = _state()
     store.create(state, "db")
@@ -115,7 +115,7 @@ def test_failed_create_frees_the_name(tmp_path, monkeypatch):
     store.create(_state(), "full")
 
 
-def test_name_of_a_create_without_state_file_is_free(tmp_path):
+def test_unfinished_create_frees_name(tmp_path):
     store = StateStore(str(tmp_path))
     store.create(_state(), "warmup")
     # As if donkey was killed between the directory and the first state file.
@@ -144,7 +144,7 @@ def test_fresh_root_has_empty_indexes(tmp_path):
     assert sorted(os.listdir(tmp_path / "new")) == [".auto-remove", ".lock", ".names"]
 
 
-def test_state_without_init_is_abandoned_when_its_creator_is_gone():
+def test_abandoned_without_init():
     finished = subprocess.Popen(["true"])
     finished.wait()
     orphan = _state(auto_remove=True)
